@@ -1,0 +1,1 @@
+"""Studies: spec files, strategies, storage and the runner."""

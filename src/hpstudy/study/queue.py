@@ -1,0 +1,182 @@
+"""The shared queue of trainings, kept in the study's database.
+
+Planned trainings are Optuna trials in state WAITING. A worker, on any machine, claims one by
+moving it to RUNNING (an atomic update that only one worker can win), keeps a heartbeat while it
+trains, and records the result. A worker that dies stops its heartbeat; its training is then
+failed and queued again by Optuna's stale-trial callback.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.storages import fail_stale_trials
+from optuna.trial import TrialState
+
+from hpstudy.study.records import COMPLETE, DIVERGED, FAILED
+from hpstudy.study.storage import HEARTBEAT_INTERVAL_S, Store
+from hpstudy.study.strategies import Planned, config_id
+
+SAMPLED = "sampled"  # role of a random/tpe slot whose configuration the sampler picks
+
+
+def distributions(study: optuna.Study) -> dict[str, CategoricalDistribution]:
+    """One categorical distribution per factor, from the values stored with the study."""
+    values: dict[str, list[Any]] = study.user_attrs.get("factor_values", {})
+    return {name: CategoricalDistribution(choices) for name, choices in values.items()}
+
+
+def queued_keys(study: optuna.Study) -> set[tuple[str, int]]:
+    """(config_id, seed) of every training the study holds, in any state."""
+    keys = set()
+    for trial in study.get_trials(deepcopy=False):
+        if "config_id" in trial.user_attrs:
+            keys.add((trial.user_attrs["config_id"], trial.user_attrs["seed"]))
+    return keys
+
+
+def enqueue(store: Store, study: optuna.Study, planned: Sequence[Planned], role: str = "study"
+            ) -> int:
+    """Queue the trainings the study does not hold yet; returns how many were added."""
+    factors = list(study.user_attrs.get("factor_values", {}))
+    held = store.retry(lambda: queued_keys(study), locked=False)
+    added = 0
+    for item in planned:
+        if item.key in held:
+            continue
+        fixed = {name: item.params[name] for name in factors}
+        attrs = {"params": item.params, "seed": item.seed, "config_id": item.key[0], "role": role}
+        store.retry(lambda f=fixed, a=attrs: study.enqueue_trial(f, user_attrs=a,
+                                                                  skip_if_exists=False))
+        held.add(item.key)
+        added += 1
+    return added
+
+
+def enqueue_slots(store: Store, study: optuna.Study, count: int) -> int:
+    """Queue open slots for a sampler up to `count` configurations in all."""
+    existing = [t for t in study.get_trials(deepcopy=False)
+                if t.user_attrs.get("role") == SAMPLED or
+                (t.user_attrs.get("seed") == 0 and t.user_attrs.get("sampled"))]
+    slots = {t.user_attrs.get("slot") for t in existing}
+    added = 0
+    for slot in range(count):
+        if slot not in slots:
+            attrs = {"role": SAMPLED, "slot": slot, "seed": 0}
+            store.retry(lambda a=attrs: study.enqueue_trial({}, user_attrs=a))
+            added += 1
+    return added
+
+
+def waiting(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+
+
+def counts(study: optuna.Study) -> dict[TrialState, int]:
+    result: dict[TrialState, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        result[trial.state] = result.get(trial.state, 0) + 1
+    return result
+
+
+def claim(store: Store, study: optuna.Study, trial_id: int) -> bool:
+    """Take a waiting trial; False when another worker was first."""
+    return store.retry(lambda: study._storage.set_trial_state_values(trial_id, TrialState.RUNNING))
+
+
+def open_trial(store: Store, study: optuna.Study, trial_id: int) -> optuna.Trial:
+    """The claimed trial, its factors set (fixed ones as queued, open ones by the sampler)."""
+    def action() -> optuna.Trial:
+        trial = optuna.Trial(study, trial_id)
+        for name, distribution in distributions(study).items():
+            trial._suggest(name, distribution)
+        return trial
+    return store.retry(action)
+
+
+def fill_sampled(store: Store, trial: optuna.Trial, baseline: dict[str, Any]) -> dict[str, Any]:
+    """Give a sampled slot its full configuration and id once the sampler has chosen."""
+    params = baseline | dict(trial.params)
+    attrs = {"params": params, "config_id": config_id(params), "sampled": True}
+    for key, value in attrs.items():
+        store.retry(lambda k=key, v=value: trial.set_user_attr(k, v))
+    return params
+
+
+def record(store: Store, study: optuna.Study, trial_id: int, result: dict[str, Any]) -> None:
+    """Store a finished training: its result, and a value Optuna's samplers can use."""
+    status = result["status"]
+    value = result.get("val_metric")
+    finite = isinstance(value, float | int) and math.isfinite(value)
+    state = TrialState.COMPLETE if status in (COMPLETE, DIVERGED) and finite else TrialState.FAIL
+    storage = study._storage
+
+    def action() -> None:
+        storage.set_trial_user_attr(trial_id, "result", result)
+        storage.set_trial_state_values(trial_id, state, [value] if state.is_finished()
+                                       and state == TrialState.COMPLETE else None)
+    store.retry(action)
+
+
+def record_failure(store: Store, study: optuna.Study, trial_id: int, message: str,
+                   env: dict[str, Any]) -> None:
+    record(store, study, trial_id, {"status": FAILED, "error": message, "env": env})
+
+
+def release(store: Store, study: optuna.Study, trial_ids: Sequence[int]) -> None:
+    """Hand back trainings this worker will not finish (interrupted): fail and requeue them."""
+    callback = study._storage.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
+    for trial_id in trial_ids:
+        def action(tid: int = trial_id) -> bool:
+            storage = study._storage
+            if storage.get_trial(tid).state != TrialState.RUNNING:
+                return False
+            storage.set_trial_user_attr(tid, "result", {"status": FAILED,
+                                                        "error": "interrupted; queued again"})
+            return storage.set_trial_state_values(tid, TrialState.FAIL)
+        if store.retry(action) and callback is not None:
+            store.retry(lambda tid=trial_id: callback(study, study._storage.get_trial(tid)))
+
+
+def fail_stale(store: Store, study: optuna.Study) -> None:
+    """Fail and requeue trainings whose worker stopped sending heartbeats."""
+    store.retry(lambda: fail_stale_trials(study))
+
+
+class Heartbeat:
+    """Records a heartbeat for the trials a worker holds, every HEARTBEAT_INTERVAL_S seconds."""
+
+    def __init__(self, store: Store, study: optuna.Study):
+        self.store, self.study = store, study
+        self.trial_ids: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def hold(self, trial_ids: Sequence[int]) -> None:
+        self.trial_ids = list(trial_ids)
+        self.beat()
+
+    def beat(self) -> None:
+        for trial_id in list(self.trial_ids):
+            self.store.retry(
+                lambda tid=trial_id: self.study._storage.record_heartbeat(tid)  # type: ignore[attr-defined]
+            )
+
+    def _run(self) -> None:
+        while not self._stop.wait(HEARTBEAT_INTERVAL_S):
+            try:
+                self.beat()
+            except Exception:  # a lost heartbeat only delays nothing: the next one retries
+                continue
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+ProgressFn = Callable[[dict[TrialState, int]], None]

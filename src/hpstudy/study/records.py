@@ -1,0 +1,57 @@
+"""What a stored study looks like to its readers (status, trials listing, reports).
+
+One training (a configuration and a seed) is one record. Readers get plain data; only
+`storage.py` knows how records map onto Optuna's trials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Training statuses as hpstudy names them.
+COMPLETE, DIVERGED, FAILED, RUNNING, WAITING = "complete", "diverged", "failed", "running", "waiting"
+STATUSES = (COMPLETE, DIVERGED, FAILED, RUNNING, WAITING)
+
+
+@dataclass
+class TrainingRecord:
+    """One training as stored."""
+
+    number: int  # Optuna trial number (unique within the study)
+    status: str  # one of STATUSES
+    params: dict[str, Any]  # the full configuration, seed excluded
+    seed: int
+    config_id: str  # identifies `params` (equal params, equal id)
+    train_metric: float | None = None
+    val_metric: float | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    train_time_s: float | None = None
+    epochs_run: int | None = None
+    curves: dict[str, list[float]] = field(default_factory=dict)  # train_loss, val_loss, val_metric
+    extra: dict[str, float] = field(default_factory=dict)  # e.g. val_rmse_dollars
+    error: str = ""  # failure message, or why a diverged training stopped
+    env: dict[str, Any] = field(default_factory=dict)  # versions, device, threads, host
+    role: str = "study"  # "study", or "final" for the final choice's retraining
+    group_size: int = 1  # trainings that shared one vectorized run (time is the share)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (COMPLETE, DIVERGED)
+
+
+@dataclass
+class StudyData:
+    """A study as the report sees it."""
+
+    name: str
+    spec: dict[str, Any]  # the study file as data (name, task, strategy, repeats, defaults,
+    #                       space, budget); never holds secrets
+    task: str
+    direction: str  # "maximize" or "minimize"
+    metric_name: str  # e.g. "accuracy (%)", "MSE"
+    defaults: dict[str, Any]  # the full baseline configuration, seed excluded
+    records: list[TrainingRecord]
+    final: dict[str, Any] | None = None  # the final choice and its single test evaluation
+    reference: list[dict[str, Any]] | None = None  # reference rows (factor, value, train, val, time)

@@ -1,0 +1,161 @@
+"""Run a study: create or resume it, queue its trainings, start workers, follow progress.
+
+`prepare` validates everything before it writes anything; `run` starts `jobs` worker
+processes (one torch thread each unless told otherwise), shows progress from the database and,
+for coordinate studies, queues each next round.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import optuna
+
+from hpstudy import __version__
+from hpstudy.errors import ConfigError, HPStudyError
+from hpstudy.study import queue
+from hpstudy.study.reader import read_records
+from hpstudy.study.records import TrainingRecord
+from hpstudy.study.spec import StudySpec, validate_for_task
+from hpstudy.study.storage import Store, redact
+from hpstudy.study.strategies import (
+    GRID_CONFIRM_ABOVE,
+    Planned,
+    baseline,
+    factor_values,
+    grid_size,
+    next_coordinate_round,
+    plan_fixed,
+)
+from hpstudy.study.worker import WorkerOptions, run_worker
+from hpstudy.tasks import Task
+
+ProgressFn = Callable[[list[TrainingRecord], int], None]
+
+
+@dataclass
+class Prepared:
+    """A validated study ready to be written: its spec, task, baseline and first trainings."""
+
+    spec: StudySpec
+    task: Task
+    base: dict[str, Any]
+    planned: list[Planned]
+    total: int  # trainings expected (for progress; coordinate studies may add rounds)
+
+
+def prepare(spec: StudySpec, task: Task, confirm_large: bool) -> Prepared:
+    """Validate `spec` against `task` and list its trainings; writes nothing."""
+    spec = validate_for_task(spec, task)
+    task_defaults = task.params_of(task.default_config())
+    base = baseline(spec, task_defaults)
+    task.make_config(base)  # the baseline must be a valid configuration
+    if spec.strategy == "grid":
+        size = grid_size(spec, task_defaults)
+        if size > GRID_CONFIRM_ABOVE and not confirm_large:
+            raise ConfigError(f"The grid of study {spec.name!r} is {size:,} trainings "
+                              f"(more than {GRID_CONFIRM_ABOVE:,}); pass --yes to run it.")
+    planned = plan_fixed(spec, task_defaults)
+    total = len(planned) if planned else (spec.n_trials or 0) * spec.repeats
+    return Prepared(spec, task, base, planned, total)
+
+
+def study_attrs(prepared: Prepared) -> dict[str, Any]:
+    spec, task = prepared.spec, prepared.task
+    return {"spec": spec.to_dict(), "task": task.name, "metric_name": task.metric_name,
+            "direction": task.direction, "defaults": prepared.base,
+            "factor_values": factor_values(spec, prepared.base),
+            "hpstudy_version": __version__}
+
+
+def create_or_resume(store: Store, prepared: Prepared) -> optuna.Study:
+    """Open the study (creating it the first time) and queue what it does not hold yet."""
+    name, spec_data = prepared.spec.name, prepared.spec.to_dict()
+    if store.exists(name):
+        study = store.load(name)
+        stored = study.user_attrs.get("spec")
+        if stored != spec_data:
+            raise ConfigError(f"Study {name!r} in {redact(store.url)} was created from a "
+                              "different spec; use another --out/--storage or the same spec.")
+    else:
+        study = store.retry(lambda: optuna.create_study(
+            study_name=name, storage=store.storage, direction=prepared.task.direction,
+            load_if_exists=True))
+        for key, value in study_attrs(prepared).items():
+            store.retry(lambda k=key, v=value: study.set_user_attr(k, v))
+    if prepared.spec.strategy in ("random", "tpe"):
+        queue.enqueue_slots(store, study, prepared.spec.n_trials or 0)
+    else:
+        queue.enqueue(store, study, prepared.planned)
+    if prepared.spec.strategy == "coordinate":
+        bases = study.user_attrs.get("coordinate_bases")
+        if not bases:
+            store.retry(lambda: study.set_user_attr("coordinate_bases", [prepared.base]))
+    return study
+
+
+def start_workers(options: WorkerOptions, jobs: int) -> list[multiprocessing.process.BaseProcess]:
+    context = multiprocessing.get_context("fork")
+    processes = []
+    for _ in range(jobs):
+        process = context.Process(target=run_worker, args=(replace(options, exit_with_parent=True),),
+                                  daemon=False)
+        process.start()
+        processes.append(process)
+    return processes
+
+
+def wait_for(processes: list[multiprocessing.process.BaseProcess], poll: Callable[[], None]
+             ) -> None:
+    try:
+        while any(p.is_alive() for p in processes):
+            poll()
+            time.sleep(0.5)
+    except BaseException:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(10)
+        raise
+    poll()
+    failed = [p.exitcode for p in processes if p.exitcode]
+    if failed:
+        raise HPStudyError(f"{len(failed)} worker process(es) stopped with an error "
+                           f"(exit codes {failed}); run the command again to resume.")
+
+
+def advance_coordinate(store: Store, study: optuna.Study, spec: StudySpec) -> int:
+    """Queue the next coordinate round; returns the trainings added (0: converged)."""
+    bases = study.user_attrs["coordinate_bases"]
+    records = read_records(study)
+    step = next_coordinate_round(spec, bases[-1], records, study.user_attrs["direction"]
+                                 == "maximize")
+    if step is None:
+        return 0
+    new_base, planned = step
+    store.retry(lambda: study.set_user_attr("coordinate_bases", [*bases, new_base]))
+    return queue.enqueue(store, study, planned)
+
+
+def run(store: Store, study: optuna.Study, spec: StudySpec, options: WorkerOptions, jobs: int,
+        progress: ProgressFn) -> None:
+    """Work on the study with `jobs` processes until its queue is empty."""
+    def poll() -> None:
+        progress(store.retry(lambda: read_records(study), locked=False), 0)
+
+    while True:
+        store.close()  # each process opens its own connections
+        wait_for(start_workers(options, jobs), poll)
+        if spec.strategy != "coordinate":
+            return
+        if options.deadline is not None and time.time() >= options.deadline:
+            return
+        if spec.n_trials is not None and len({r.config_id for r in read_records(study)}) >= \
+                spec.n_trials:
+            return
+        if advance_coordinate(store, study, spec) == 0:
+            return

@@ -1,0 +1,201 @@
+"""The study file (TOML, data only): parsing, validation and the built-in presets.
+
+Everything is checked before anything is written: a malformed file raises `ConfigError` with
+one line naming the key and the problem.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+from hpstudy.config import RULES, check_value
+from hpstudy.errors import ConfigError
+
+STRATEGIES = ("ablation", "grid", "random", "tpe", "coordinate")
+TOP_KEYS = ("name", "task", "strategy", "repeats", "description", "defaults", "space", "budget")
+BUDGET_KEYS = ("n_trials", "max_minutes")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+class TaskLike(Protocol):
+    """What validation needs from a task (kept free of torch imports)."""
+
+    name: str
+
+    @property
+    def param_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def choices(self) -> dict[str, tuple[Any, ...]]: ...
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study file."""
+
+    name: str
+    task: str
+    strategy: str = "ablation"
+    repeats: int = 1
+    description: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)  # overrides of the task defaults
+    space: dict[str, list[Any]] = field(default_factory=dict)  # values to try per factor
+    n_trials: int | None = None  # configurations to sample (random, tpe)
+    max_minutes: float | None = None  # stop starting new trainings after this long
+    epoch_scale: float = 1.0  # every configuration's epochs are multiplied by this
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain data, as stored with the study."""
+        return asdict(self)
+
+    def with_overrides(self, repeats: int | None, epoch_scale: float | None) -> StudySpec:
+        """The spec with command-line `--repeats` / `--epoch-scale` applied."""
+        spec = self
+        if repeats is not None:
+            spec = replace(spec, repeats=_positive_int("--repeats", repeats))
+        if epoch_scale is not None:
+            if isinstance(epoch_scale, bool) or not epoch_scale > 0 or epoch_scale == float("inf"):
+                raise ConfigError(f"--epoch-scale must be a number > 0. Got {epoch_scale!r}.")
+            spec = replace(spec, epoch_scale=float(epoch_scale))
+        return spec
+
+    def scale_epochs(self, epochs: int) -> int:
+        return max(1, round(epochs * self.epoch_scale))
+
+
+def preset_names() -> list[str]:
+    """The built-in presets, by name."""
+    folder = resources.files("hpstudy.study").joinpath("presets")
+    return sorted(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".toml"))
+
+
+def preset_path(name: str) -> Path:
+    return Path(str(resources.files("hpstudy.study").joinpath("presets", f"{name}.toml")))
+
+
+def read_spec_file(name_or_path: str) -> tuple[dict[str, Any], str]:
+    """The raw TOML data of a preset name or a file path, and a label for messages."""
+    is_path = name_or_path.endswith(".toml") or "/" in name_or_path
+    if not is_path:
+        if name_or_path not in preset_names():
+            known = ", ".join(preset_names())
+            raise ConfigError(f"Unknown preset {name_or_path!r}. Presets: {known}; "
+                              "or give the path of a .toml study file.")
+        path = preset_path(name_or_path)
+    else:
+        path = Path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read study file {str(path)!r}: {exc}") from exc
+    try:
+        return tomllib.loads(text), str(path)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Study file {str(path)!r} is not valid TOML: {exc}") from exc
+
+
+def load_spec(name_or_path: str) -> StudySpec:
+    """Read and structurally validate a preset or a study file."""
+    data, source = read_spec_file(name_or_path)
+    return parse_spec(data, source)
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key!r} must be an int >= 1. Got {value!r}.")
+    return value
+
+
+def _table(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"In {source}: [{key}] must be a table. Got {value!r}.")
+    return value
+
+
+def parse_spec(data: dict[str, Any], source: str = "study file") -> StudySpec:
+    """Check the file's structure (keys, types, strategy, budget); the values are checked
+    against the task by `validate_for_task`."""
+    for key in data:
+        if key not in TOP_KEYS:
+            raise ConfigError(f"In {source}: unknown key {key!r}. Known: {', '.join(TOP_KEYS)}.")
+    for key in ("name", "task"):
+        if not isinstance(data.get(key), str):
+            raise ConfigError(f"In {source}: {key!r} is required and must be a string.")
+    if not NAME_PATTERN.fullmatch(data["name"]):
+        raise ConfigError(f"In {source}: 'name' must be letters, digits, '_', '-' or '.', "
+                          f"starting with a letter or digit. Got {data['name']!r}.")
+    strategy = data.get("strategy", "ablation")
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"In {source}: 'strategy' must be one of {', '.join(STRATEGIES)}. "
+                          f"Got {strategy!r}.")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"In {source}: 'description' must be a string.")
+    space = _parse_space(_table(data, "space", source), source)
+    budget = _table(data, "budget", source)
+    for key in budget:
+        if key not in BUDGET_KEYS:
+            raise ConfigError(f"In {source}: unknown key 'budget.{key}'. "
+                              f"Known: {', '.join(BUDGET_KEYS)}.")
+    n_trials = budget.get("n_trials")
+    if n_trials is not None:
+        _positive_int("budget.n_trials", n_trials)
+    elif strategy in ("random", "tpe"):
+        raise ConfigError(f"In {source}: strategy {strategy!r} needs 'budget.n_trials'.")
+    max_minutes = budget.get("max_minutes")
+    if max_minutes is not None and (
+        isinstance(max_minutes, bool) or not isinstance(max_minutes, int | float)
+        or not 0 < max_minutes < float("inf")
+    ):
+        raise ConfigError(f"In {source}: 'budget.max_minutes' must be a number > 0. "
+                          f"Got {max_minutes!r}.")
+    return StudySpec(
+        name=data["name"], task=data["task"], strategy=strategy,
+        repeats=_positive_int("repeats", data.get("repeats", 1)), description=description,
+        defaults=_table(data, "defaults", source), space=space, n_trials=n_trials,
+        max_minutes=None if max_minutes is None else float(max_minutes),
+    )
+
+
+def _parse_space(space: dict[str, Any], source: str) -> dict[str, list[Any]]:
+    for key, values in space.items():
+        if not isinstance(values, list):
+            raise ConfigError(f"In {source}: 'space.{key}' must be a list of values. "
+                              f"Got {values!r}.")
+        if not values:
+            raise ConfigError(f"In {source}: 'space.{key}' is empty; give at least one value.")
+    return {key: list(values) for key, values in space.items()}
+
+
+def validate_for_task(spec: StudySpec, task: TaskLike) -> StudySpec:
+    """Check defaults and space values against the task; returns the spec with canonical types
+    (ints where floats are expected become floats) and duplicates removed."""
+    source = f"study {spec.name!r}"
+    defaults = {key: _check(task, f"defaults.{key}", key, value, source)
+                for key, value in spec.defaults.items()}
+    space: dict[str, list[Any]] = {}
+    for key, values in spec.space.items():
+        if key == "seed":
+            raise ConfigError(f"In {source}: 'space.seed' is not allowed; use 'repeats'.")
+        checked = [_check(task, f"space.{key}", key, value, source) for value in values]
+        space[key] = list(dict.fromkeys(checked))
+    if spec.strategy == "grid" or spec.strategy in ("random", "tpe"):
+        if not space:
+            raise ConfigError(f"In {source}: strategy {spec.strategy!r} needs a [space].")
+    return replace(spec, defaults=defaults, space=space)
+
+
+def _check(task: TaskLike, label: str, key: str, value: Any, source: str) -> Any:
+    if key not in task.param_names:
+        raise ConfigError(f"In {source}: {label!r}: unknown hyperparameter {key!r} for task "
+                          f"{task.name!r}. Known: {', '.join(task.param_names)}.")
+    try:
+        return check_value(key, value, RULES[key], task.choices.get(key))
+    except ConfigError as exc:
+        raise ConfigError(f"In {source}: {label!r}: {exc}") from exc

@@ -1,0 +1,149 @@
+"""From a study spec to the trainings to run.
+
+Ablation, grid and coordinate studies are lists of fixed configurations known up front (a
+coordinate study adds one such list per round); random and tpe studies hold `n_trials` open
+slots that Optuna's sampler fills when a worker takes them. No configuration is planned twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hpstudy.study.records import TrainingRecord
+from hpstudy.study.spec import StudySpec
+
+GRID_CONFIRM_ABOVE = 1000
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One training to run: a full configuration (seed excluded) and a seed."""
+
+    params: dict[str, Any]
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return config_id(self.params), self.seed
+
+
+def config_id(params: dict[str, Any]) -> str:
+    """A short stable id of a configuration (equal params, equal id)."""
+    canonical = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha1(canonical.encode()).hexdigest()[:12]
+
+
+def scale(spec: StudySpec, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` with the spec's epoch scale applied."""
+    if "epochs" not in params or spec.epoch_scale == 1.0:
+        return dict(params)
+    return params | {"epochs": spec.scale_epochs(params["epochs"])}
+
+
+def baseline(spec: StudySpec, task_defaults: dict[str, Any]) -> dict[str, Any]:
+    """The full default configuration of the study (seed excluded, epochs scaled)."""
+    base = {key: value for key, value in task_defaults.items() if key != "seed"}
+    return scale(spec, base | spec.defaults)
+
+
+def factor_values(spec: StudySpec, base: dict[str, Any]) -> dict[str, list[Any]]:
+    """Per factor, the values it takes in this study (epochs scaled), the baseline's first."""
+    values: dict[str, list[Any]] = {}
+    for factor, raw in spec.space.items():
+        scaled = [scale(spec, {factor: value})[factor] for value in raw]
+        values[factor] = list(dict.fromkeys([base[factor], *scaled]))
+    return values
+
+
+def ablation_configs(base: dict[str, Any], values: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The baseline, then each factor's other values one at a time (no duplicates)."""
+    configs = {config_id(base): base}
+    for factor, choices in values.items():
+        for value in choices:
+            config = base | {factor: value}
+            configs.setdefault(config_id(config), config)
+    return list(configs.values())
+
+
+def grid_configs(base: dict[str, Any], values: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the factors' values."""
+    factors = list(values)
+    configs = {}
+    for combo in itertools.product(*(values[f] for f in factors)):
+        config = base | dict(zip(factors, combo, strict=True))
+        configs.setdefault(config_id(config), config)
+    return list(configs.values())
+
+
+def with_seeds(configs: Iterable[dict[str, Any]], repeats: int) -> list[Planned]:
+    return [Planned(config, seed) for config in configs for seed in range(repeats)]
+
+
+def plan_fixed(spec: StudySpec, task_defaults: dict[str, Any]) -> list[Planned]:
+    """The trainings of an ablation, a grid, or a coordinate study's first round."""
+    base = baseline(spec, task_defaults)
+    values = factor_values(spec, base)
+    if spec.strategy == "grid":
+        return with_seeds(grid_configs(base, values), spec.repeats)
+    if spec.strategy in ("ablation", "coordinate"):
+        return with_seeds(ablation_configs(base, values), spec.repeats)
+    return []
+
+
+def grid_size(spec: StudySpec, task_defaults: dict[str, Any]) -> int:
+    """How many trainings a grid study asks for, without listing them."""
+    values = factor_values(spec, baseline(spec, task_defaults))
+    count = spec.repeats
+    for choices in values.values():
+        count *= len(choices)
+    return count
+
+
+def mean_by_config(records: Sequence[TrainingRecord]) -> dict[str, tuple[dict[str, Any], float]]:
+    """Finished trainings' mean validation metric per configuration."""
+    sums: dict[str, list[float]] = {}
+    params: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if record.finished and record.val_metric is not None and record.role == "study":
+            sums.setdefault(record.config_id, []).append(record.val_metric)
+            params[record.config_id] = record.params
+    return {cid: (params[cid], sum(v) / len(v)) for cid, v in sums.items()}
+
+
+def best_neighbour(
+    base: dict[str, Any], values: dict[str, list[Any]],
+    means: dict[str, tuple[dict[str, Any], float]], maximize: bool,
+) -> dict[str, Any]:
+    """The baseline with every factor moved to its best value found around it."""
+    moved = dict(base)
+    for factor, choices in values.items():
+        scored = []
+        for value in choices:
+            cid = config_id(base | {factor: value})
+            if cid in means:
+                scored.append((means[cid][1], value))
+        if scored:
+            best = max(scored, key=lambda s: s[0]) if maximize else min(scored, key=lambda s: s[0])
+            moved[factor] = best[1]
+    return moved
+
+
+def next_coordinate_round(
+    spec: StudySpec, current_base: dict[str, Any], records: Sequence[TrainingRecord],
+    maximize: bool,
+) -> tuple[dict[str, Any], list[Planned]] | None:
+    """The next round of a coordinate study: its new baseline and the trainings not yet run,
+    or None when the round changed nothing."""
+    values = factor_values(spec, current_base)
+    means = mean_by_config(records)
+    new_base = best_neighbour(current_base, values, means, maximize)
+    if config_id(new_base) == config_id(current_base):
+        return None
+    done = {(r.config_id, r.seed) for r in records}
+    planned = with_seeds(ablation_configs(new_base, factor_values(spec, new_base)), spec.repeats)
+    return new_base, [p for p in planned if p.key not in done]

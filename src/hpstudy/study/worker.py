@@ -1,0 +1,219 @@
+"""A worker: takes trainings from a study's queue, trains them and records the results.
+
+Any number of workers, on any machines, can work on one study; each exits when nothing is left.
+Trainings that can share work are taken together: MLP trainings with the same architecture
+and batch size are vectorized (`hpstudy.batched`), and configurations that differ only in
+`epochs` come from one run of the longest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+import threading
+import time
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from hpstudy import __version__, batched
+from hpstudy.config import TrainConfig
+from hpstudy.study import queue
+from hpstudy.study.records import COMPLETE
+from hpstudy.study.storage import Store
+from hpstudy.study.strategies import Planned
+from hpstudy.tasks import Splits, Task, get_task, load_task_module
+from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult, train, train_at_epochs
+
+log = logging.getLogger(__name__)
+MAX_GROUP = 64
+IDLE_POLL_S = 1.0
+
+
+@dataclass
+class WorkerOptions:
+    """How a worker runs (picklable: it is handed to worker processes)."""
+
+    url: str
+    study_name: str
+    device: str = "cpu"
+    threads: int = 1
+    data_dir: Path | None = None
+    chance_patience: int = DEFAULT_CHANCE_PATIENCE
+    deadline: float | None = None  # time.time() after which no new training starts
+    task_modules: list[str] = field(default_factory=list)
+    exit_with_parent: bool = False  # a worker process started by `hpstudy run`
+
+
+@dataclass
+class Claimed:
+    trial_id: int
+    cfg: TrainConfig
+
+
+def environment(options: WorkerOptions) -> dict[str, Any]:
+    return {"hpstudy": __version__, "torch": torch.__version__, "device": options.device,
+            "threads": torch.get_num_threads(), "host": socket.gethostname(),
+            "python": platform.python_version()}
+
+
+def cost(trial: optuna.trial.FrozenTrial) -> float:
+    """A rough size of a queued training, to start the longest first."""
+    params = trial.user_attrs.get("params") or {}
+    return float(params.get("epochs", 0)) / float(params.get("batch_size", 1))
+
+
+def share_key(task: Task, cfg: TrainConfig) -> Hashable:
+    """Trainings with equal keys are run together."""
+    key = batched.group_key(task, cfg)
+    if key is not None:
+        return ("vectorized", key)
+    return ("epochs", tuple(sorted(task.params_of(cfg.replace(epochs=1)).items())))
+
+
+class Worker:
+    """The loop of one worker process."""
+
+    def __init__(self, options: WorkerOptions):
+        self.options = options
+        for module in options.task_modules:
+            load_task_module(module)
+        torch.set_num_threads(options.threads)
+        self.store = Store(options.url)
+        self.study = self.store.load(options.study_name)
+        attrs = self.study.user_attrs
+        self.task = get_task(attrs["task"])
+        self.repeats = int(attrs["spec"]["repeats"])
+        self.baseline: dict[str, Any] = attrs["defaults"]
+        self.env = environment(options)
+        self.splits: dict[Hashable, Splits] = {}
+
+    def config(self, params: dict[str, Any], seed: int) -> TrainConfig:
+        return self.task.make_config(params | {"seed": seed})
+
+    def take(self) -> list[Claimed]:
+        """Claim the longest waiting training and every waiting one that can share its run."""
+        pending = sorted(queue.waiting(self.study), key=lambda t: (-cost(t), t.number))
+        for first in pending:
+            if not queue.claim(self.store, self.study, first._trial_id):
+                continue
+            if "params" not in first.user_attrs:  # an open slot: the sampler picks now
+                return [self.open_slot(first)]
+            lead = self.config(first.user_attrs["params"], first.user_attrs["seed"])
+            group = [Claimed(first._trial_id, lead)]
+            key = share_key(self.task, lead)
+            for other in pending:
+                if len(group) >= MAX_GROUP or other is first or "params" not in other.user_attrs:
+                    continue
+                cfg = self.config(other.user_attrs["params"], other.user_attrs["seed"])
+                if share_key(self.task, cfg) == key and queue.claim(
+                        self.store, self.study, other._trial_id):
+                    group.append(Claimed(other._trial_id, cfg))
+            return group
+        return []
+
+    def open_slot(self, frozen: optuna.trial.FrozenTrial) -> Claimed:
+        trial = queue.open_trial(self.store, self.study, frozen._trial_id)
+        params = queue.fill_sampled(self.store, trial, self.baseline)
+        if self.repeats > 1:
+            others = [Planned(params, seed) for seed in range(1, self.repeats)]
+            queue.enqueue(self.store, self.study, others)
+        return Claimed(frozen._trial_id, self.config(params, 0))
+
+    def data(self, cfg: TrainConfig) -> Splits:
+        key = self.task.data_key(cfg)
+        if key not in self.splits:
+            self.splits[key] = self.task.load_splits(cfg, self.options.data_dir)
+        return self.splits[key]
+
+    def execute(self, group: Sequence[Claimed]) -> list[TrialResult]:
+        """Train a claimed group (vectorized, with shared epochs, or alone)."""
+        cfgs = [item.cfg for item in group]
+        splits = self.data(cfgs[0])
+        device, patience = self.options.device, self.options.chance_patience
+        if len(cfgs) > 1 and batched.group_key(self.task, cfgs[0]) is not None:
+            return batched.train_group(self.task, cfgs, splits, device=device,
+                                       chance_patience=patience)
+        if len(cfgs) > 1:
+            longest = max(cfgs, key=lambda c: c.epochs)
+            by_epoch = train_at_epochs(self.task, longest, splits, [c.epochs for c in cfgs],
+                                       device=device, chance_patience=patience)
+            return [by_epoch[c.epochs] for c in cfgs]
+        return [train(self.task, cfgs[0], splits, device=device, chance_patience=patience)]
+
+    def result_attr(self, result: TrialResult, group_size: int) -> dict[str, Any]:
+        data = result.to_dict()
+        data["status"] = COMPLETE if result.status == "ok" else result.status
+        data["error"] = data.pop("reason")
+        data.pop("params")
+        return data | {"env": self.env, "group_size": group_size}
+
+    def work_once(self, heartbeat: queue.Heartbeat) -> int:
+        """Claim, train and record one group; returns how many trainings it finished."""
+        group = self.take()
+        if not group:
+            return 0
+        ids = [item.trial_id for item in group]
+        heartbeat.hold(ids)
+        try:
+            results = self.execute(group)
+        except Exception as exc:  # a training that raises is a failed result, not a crash
+            log.exception("training failed")
+            for trial_id in ids:
+                queue.record_failure(self.store, self.study, trial_id,
+                                     f"{type(exc).__name__}: {exc}", self.env)
+            heartbeat.hold([])
+            return len(ids)
+        except BaseException:
+            queue.release(self.store, self.study, ids)
+            raise
+        for item, result in zip(group, results, strict=True):
+            queue.record(self.store, self.study, item.trial_id, self.result_attr(result, len(group)))
+        heartbeat.hold([])
+        return len(ids)
+
+    def run(self) -> int:
+        """Work until the queue is empty (or the deadline passes); returns trainings done."""
+        heartbeat = queue.Heartbeat(self.store, self.study)
+        if self.options.exit_with_parent:
+            watch_parent()
+        done = 0
+        try:
+            while self.options.deadline is None or time.time() < self.options.deadline:
+                queue.fail_stale(self.store, self.study)
+                finished = self.work_once(heartbeat)
+                done += finished
+                if finished:
+                    continue
+                states = self.store.retry(lambda: queue.counts(self.study), locked=False)
+                if not states.get(optuna.trial.TrialState.WAITING) and not states.get(
+                        optuna.trial.TrialState.RUNNING):
+                    break
+                time.sleep(IDLE_POLL_S)
+        finally:
+            heartbeat.stop()
+            self.store.close()
+        return done
+
+
+def watch_parent() -> None:
+    """End this process when the process that started it is gone (killed)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def run_worker(options: WorkerOptions) -> int:
+    """Entry point of a worker process."""
+    return Worker(options).run()

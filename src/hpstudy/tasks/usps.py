@@ -1,0 +1,76 @@
+"""USPS digits: a small CNN classifies 16x16 grey images into 10 classes.
+
+The 7,291 training images are split into 6,000 train and 1,291 validation images by a
+permutation drawn from `torch.Generator().manual_seed(SPLIT_SEED)`; the 2,007 test images are
+the test set. Pixels are in [0, 1]. The metric is accuracy in %.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from hpstudy.config import TrainConfig
+from hpstudy.tasks.base import Splits, Task, make_activation
+from hpstudy.tasks.usps_data import load_usps
+
+SPLIT_SEED = 0
+TRAIN_SIZE = 6000
+IMAGE_SIDE = 16
+CLASSES = 10
+
+
+def conv_stack(cfg: TrainConfig) -> tuple[list[nn.Module], int]:
+    """`layers` 3x3 convolutions, each with the activation and a 2x2 max-pool while the map is
+    at least 2x2; returns the modules and the side of the last feature map."""
+    modules: list[nn.Module] = []
+    channels, side = 1, IMAGE_SIDE
+    for _ in range(cfg.layers):
+        modules += [nn.Conv2d(channels, cfg.width, 3, padding=1), make_activation(cfg.activation)]
+        if side >= 2:
+            modules.append(nn.MaxPool2d(2))
+            side //= 2
+        channels = cfg.width
+    return modules, side
+
+
+class UspsTask(Task):
+    """Classify handwritten digits (USPS) with `layers` convolutions of `width` channels."""
+
+    name = "usps"
+    description = "USPS digits, 10 classes, CNN; metric: accuracy (%)"
+    direction = "maximize"
+    metric_name = "accuracy (%)"
+    losses = ("mse", "cross_entropy")
+    chance_metric = 100.0 / CLASSES
+    channels_last = True
+
+    def load_splits(self, cfg: TrainConfig, data_dir: Path | None) -> Splits:
+        arrays = load_usps(data_dir)
+        x = torch.from_numpy(arrays.x_train).reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
+        y = torch.from_numpy(arrays.y_train).long()
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SPLIT_SEED))
+        train, val = order[:TRAIN_SIZE], order[TRAIN_SIZE:]
+        x_test = torch.from_numpy(arrays.x_test).reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
+        y_test = torch.from_numpy(arrays.y_test).long()
+        parts = (x[train], y[train], x[val], y[val], x_test, y_test)
+        return Splits(*(part.contiguous() for part in parts))
+
+    def build_model(self, cfg: TrainConfig, splits: Splits) -> nn.Module:
+        modules, side = conv_stack(cfg)
+        head = nn.Linear(cfg.width * side * side, CLASSES)
+        return nn.Sequential(*modules, nn.Flatten(), head)
+
+    def loss(self, cfg: TrainConfig, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if cfg.loss == "cross_entropy":
+            return functional.cross_entropy(output, target)
+        one_hot = functional.one_hot(target, CLASSES).to(output.dtype)
+        return functional.mse_loss(output.softmax(dim=-1), one_hot)
+
+    def metric(
+        self, cfg: TrainConfig, output: torch.Tensor, target: torch.Tensor, splits: Splits
+    ) -> float:
+        return 100.0 * float((output.argmax(dim=-1) == target).double().mean())

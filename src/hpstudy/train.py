@@ -1,0 +1,218 @@
+"""Train one configuration of a task on in-memory splits.
+
+`train_time_s` counts the optimisation steps only: forward, backward and optimizer updates.
+Loading data, building the model and evaluating the splits after each epoch are not included.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from hpstudy.config import TrainConfig
+from hpstudy.tasks.base import Splits, Task
+
+EVAL_CHUNK = 4096
+DEFAULT_CHANCE_PATIENCE = 3  # epochs at chance level before a training is stopped as diverged
+
+EpochCallback = Callable[[int, int, float], None]  # (epoch, epochs, val_metric)
+
+
+@dataclass
+class TrialResult:
+    """What one training produced."""
+
+    params: dict[str, Any]
+    status: str  # "ok" or "diverged"
+    train_metric: float
+    val_metric: float
+    train_loss: float
+    val_loss: float
+    epochs_run: int
+    train_time_s: float
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)
+    reason: str = ""  # why a training stopped early
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_optimizer(cfg: TrainConfig, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """The optimizer named by `cfg.optimizer` (sgd with momentum 0.9)."""
+    params = list(parameters)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def chance_level(task: Task, cfg: TrainConfig, splits: Splits) -> float | None:
+    """The validation metric of a constant predictor: the majority class, or the train mean."""
+    if task.direction == "maximize" and splits.y_val.dtype == torch.long:
+        counts = torch.bincount(splits.y_val)
+        return 100.0 * float(counts.max()) / len(splits.y_val)
+    if task.direction == "minimize" and splits.y_train.is_floating_point():
+        constant = splits.y_train.mean(0, keepdim=True).expand_as(splits.y_val)
+        return task.metric(cfg, constant, splits.y_val, splits)
+    return None
+
+
+def at_chance(task: Task, metric: float, chance: float | None) -> bool:
+    """Whether `metric` is no better than a constant predictor's (1% margin)."""
+    if chance is None:
+        return False
+    if task.direction == "maximize":
+        return metric <= chance + 1.0
+    return not metric < 0.99 * chance
+
+
+@torch.no_grad()
+def evaluate(
+    task: Task, cfg: TrainConfig, model: nn.Module, x: torch.Tensor, y: torch.Tensor, splits: Splits
+) -> tuple[float, float, torch.Tensor]:
+    """Loss and metric of `model` on one split, and its outputs."""
+    model.eval()
+    output = torch.cat([model(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
+    model.train()
+    return float(task.loss(cfg, output, y)), task.metric(cfg, output, y, splits), output
+
+
+class Trainer:
+    """One training run; `snapshot` measures it at any epoch."""
+
+    def __init__(self, task: Task, cfg: TrainConfig, splits: Splits, device: str = "cpu"):
+        self.task, self.cfg = task, cfg
+        self.splits = splits.to(device)
+        self.memory_format = torch.channels_last if task.channels_last else torch.contiguous_format
+        torch.manual_seed(cfg.seed)
+        self.model = task.build_model(cfg, splits).to(device, memory_format=self.memory_format)
+        self.optimizer = make_optimizer(cfg, self.model.parameters())
+        self.shuffle = torch.Generator().manual_seed(cfg.seed)
+        self.x_train = self.splits.x_train.contiguous(memory_format=self.memory_format)
+        self.x_val = self.splits.x_val.contiguous(memory_format=self.memory_format)
+        self.curves: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_metric": []}
+        self.train_time_s = 0.0
+        self.epochs_run = 0
+
+    def run_epoch(self) -> float:
+        """One pass over the shuffled training split; returns the mean batch loss."""
+        order = torch.randperm(len(self.x_train), generator=self.shuffle).to(self.x_train.device)
+        started = time.perf_counter()
+        x, y = self.x_train[order], self.splits.y_train[order]
+        total = torch.zeros((), device=x.device)
+        size = self.cfg.batch_size
+        for start in range(0, len(x), size):
+            loss = self.task.loss(self.cfg, self.model(x[start : start + size]), y[start : start + size])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.detach() * len(y[start : start + size])
+        mean_loss = float(total) / len(x)
+        self.train_time_s += time.perf_counter() - started
+        self.epochs_run += 1
+        val_loss, val_metric, _ = evaluate(
+            self.task, self.cfg, self.model, self.x_val, self.splits.y_val, self.splits
+        )
+        for name, value in (("train_loss", mean_loss), ("val_loss", val_loss), ("val_metric", val_metric)):
+            self.curves[name].append(value)
+        return mean_loss
+
+    def snapshot(self, status: str, reason: str = "") -> TrialResult:
+        """Measure the model as it is now on the train and validation splits."""
+        task, cfg, splits = self.task, self.cfg, self.splits
+        train_loss, train_metric, train_out = evaluate(task, cfg, self.model, self.x_train, splits.y_train, splits)
+        val_loss, val_metric, val_out = evaluate(task, cfg, self.model, self.x_val, splits.y_val, splits)
+        extra = {f"train_{k}": v for k, v in task.extra_metrics(cfg, train_out, splits.y_train, splits).items()}
+        extra |= {f"val_{k}": v for k, v in task.extra_metrics(cfg, val_out, splits.y_val, splits).items()}
+        return TrialResult(
+            params=task.params_of(cfg),
+            status=status,
+            train_metric=train_metric,
+            val_metric=val_metric,
+            train_loss=train_loss,
+            val_loss=val_loss,
+            epochs_run=self.epochs_run,
+            train_time_s=self.train_time_s,
+            curves={name: list(values) for name, values in self.curves.items()},
+            extra=extra,
+            reason=reason,
+        )
+
+
+def train_at_epochs(
+    task: Task,
+    cfg: TrainConfig,
+    splits: Splits,
+    epochs: Iterable[int],
+    *,
+    device: str = "cpu",
+    chance_patience: int = DEFAULT_CHANCE_PATIENCE,
+    on_epoch: EpochCallback | None = None,
+) -> dict[int, TrialResult]:
+    """Train once up to the largest of `epochs` and measure the model at each of them.
+
+    A result for epoch `e` equals that of a training of `cfg` with `epochs=e`: same seed, same
+    shuffle order, same steps. A non-finite loss, or `chance_patience` epochs (0: never) at
+    chance level, stops the run; every epoch not reached then gets the stopped result.
+    """
+    wanted = sorted(set(epochs))
+    trainer = Trainer(task, cfg, splits, device)
+    chance = chance_level(task, cfg, trainer.splits) if chance_patience > 0 else None
+    results: dict[int, TrialResult] = {}
+    stuck = 0
+    for epoch in range(1, wanted[-1] + 1):
+        mean_loss = trainer.run_epoch()
+        val_metric = trainer.curves["val_metric"][-1]
+        if on_epoch is not None:
+            on_epoch(epoch, wanted[-1], val_metric)
+        stuck = stuck + 1 if at_chance(task, val_metric, chance) else 0
+        reason = ""
+        if not math.isfinite(mean_loss):
+            reason = f"non-finite training loss at epoch {epoch}"
+        elif chance_patience and stuck >= chance_patience:
+            reason = f"validation metric at chance level ({val_metric:.4g}) for {stuck} epochs"
+        if reason:
+            stopped = trainer.snapshot("diverged", reason)
+            return results | {e: _at_epochs(task, cfg, stopped, e) for e in wanted if e not in results}
+        if epoch in wanted:
+            results[epoch] = _at_epochs(task, cfg, trainer.snapshot("ok"), epoch)
+    return results
+
+
+def _at_epochs(task: Task, cfg: TrainConfig, result: TrialResult, epochs: int) -> TrialResult:
+    """`result` labelled as the training of `cfg` with `epochs` epochs."""
+    return replace(result, params=task.params_of(cfg.replace(epochs=epochs)))
+
+
+def train(
+    task: Task,
+    cfg: TrainConfig,
+    splits: Splits,
+    *,
+    device: str = "cpu",
+    chance_patience: int = DEFAULT_CHANCE_PATIENCE,
+    on_epoch: EpochCallback | None = None,
+) -> TrialResult:
+    """Train `cfg` for `cfg.epochs` epochs and return its result."""
+    results = train_at_epochs(
+        task, cfg, splits, [cfg.epochs], device=device,
+        chance_patience=chance_patience, on_epoch=on_epoch,
+    )
+    return results[cfg.epochs]
+
+
+def resolve_device(name: str) -> str:
+    """`auto` picks CUDA when present; otherwise the name as given."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name

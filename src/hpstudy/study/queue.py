@@ -8,6 +8,7 @@ failed and queued again by Optuna's stale-trial callback.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -19,10 +20,13 @@ from optuna.storages import fail_stale_trials
 from optuna.trial import TrialState
 
 from hpstudy.study.records import COMPLETE, DIVERGED, FAILED
-from hpstudy.study.storage import HEARTBEAT_INTERVAL_S, Store
+from hpstudy.study.storage import Store
 from hpstudy.study.strategies import Planned, config_id
 
+log = logging.getLogger(__name__)
 SAMPLED = "sampled"  # role of a random/tpe slot whose configuration the sampler picks
+DUPLICATE = "duplicate"  # a sampled slot that drew a configuration already in the study
+MAX_SLOTS_FACTOR = 10  # at most this many slots per wanted configuration (small spaces)
 
 
 def distributions(study: optuna.Study) -> dict[str, CategoricalDistribution]:
@@ -43,16 +47,17 @@ def queued_keys(study: optuna.Study) -> set[tuple[str, int]]:
 def enqueue(store: Store, study: optuna.Study, planned: Sequence[Planned], role: str = "study"
             ) -> int:
     """Queue the trainings the study does not hold yet; returns how many were added."""
-    factors = list(study.user_attrs.get("factor_values", {}))
+    factors = distributions(study)
     held = store.retry(lambda: queued_keys(study), locked=False)
     added = 0
     for item in planned:
         if item.key in held:
             continue
-        fixed = {name: item.params[name] for name in factors}
         attrs = {"params": item.params, "seed": item.seed, "config_id": item.key[0], "role": role}
-        store.retry(lambda f=fixed, a=attrs: study.enqueue_trial(f, user_attrs=a,
-                                                                  skip_if_exists=False))
+        waiting_trial = optuna.trial.create_trial(
+            state=TrialState.WAITING, params={name: item.params[name] for name in factors},
+            distributions=factors, user_attrs=attrs)
+        store.retry(lambda t=waiting_trial: study.add_trial(t))
         held.add(item.key)
         added += 1
     return added
@@ -60,10 +65,8 @@ def enqueue(store: Store, study: optuna.Study, planned: Sequence[Planned], role:
 
 def enqueue_slots(store: Store, study: optuna.Study, count: int) -> int:
     """Queue open slots for a sampler up to `count` configurations in all."""
-    existing = [t for t in study.get_trials(deepcopy=False)
-                if t.user_attrs.get("role") == SAMPLED or
-                (t.user_attrs.get("seed") == 0 and t.user_attrs.get("sampled"))]
-    slots = {t.user_attrs.get("slot") for t in existing}
+    slots = {t.user_attrs.get("slot") for t in study.get_trials(deepcopy=False)
+             if t.user_attrs.get("role") in (SAMPLED, DUPLICATE)}
     added = 0
     for slot in range(count):
         if slot not in slots:
@@ -71,6 +74,36 @@ def enqueue_slots(store: Store, study: optuna.Study, count: int) -> int:
             store.retry(lambda a=attrs: study.enqueue_trial({}, user_attrs=a))
             added += 1
     return added
+
+
+def close_if_duplicate(store: Store, study: optuna.Study, trial: optuna.Trial, space_size: int,
+                       n_trials: int) -> bool:
+    """Close a sampled slot whose configuration the study already holds: it is told the value
+    already measured (so the sampler learns) and is not trained; a new slot replaces it while
+    the space has configurations left. Returns whether the slot was closed."""
+    cid = trial.user_attrs["config_id"]
+    others = [t for t in study.get_trials(deepcopy=False)
+              if t.number != trial.number and t.user_attrs.get("config_id") == cid
+              and t.user_attrs.get("seed") == 0 and t.user_attrs.get("role") != DUPLICATE]
+    if not others:
+        return False
+    earlier = others[0]
+    value = earlier.value if earlier.state == TrialState.COMPLETE else None
+
+    def action() -> None:
+        storage = study._storage
+        storage.set_trial_user_attr(trial._trial_id, "role", DUPLICATE)
+        state = TrialState.COMPLETE if value is not None else TrialState.PRUNED
+        storage.set_trial_state_values(trial._trial_id, state, [value] if value is not None
+                                       else None)
+    store.retry(action)
+    held = {t.user_attrs.get("config_id") for t in study.get_trials(deepcopy=False)}
+    slots = [t.user_attrs.get("slot", 0) for t in study.get_trials(deepcopy=False)
+             if t.user_attrs.get("role") in (SAMPLED, DUPLICATE)]
+    if len(held - {None}) < space_size and len(slots) < MAX_SLOTS_FACTOR * n_trials:
+        attrs = {"role": SAMPLED, "slot": max(slots) + 1, "seed": 0}
+        store.retry(lambda: study.enqueue_trial({}, user_attrs=attrs))
+    return True
 
 
 def waiting(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -85,8 +118,18 @@ def counts(study: optuna.Study) -> dict[TrialState, int]:
 
 
 def claim(store: Store, study: optuna.Study, trial_id: int) -> bool:
-    """Take a waiting trial; False when another worker was first."""
-    return store.retry(lambda: study._storage.set_trial_state_values(trial_id, TrialState.RUNNING))
+    """Take a waiting trial; False when another worker was first.
+
+    The heartbeat is recorded before the claim: a worker killed right after claiming leaves a
+    trial that goes stale and is queued again, not one left RUNNING for ever (Optuna never
+    fails a running trial that has no heartbeat)."""
+    def action() -> bool:
+        study._storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+        try:
+            return study._storage.set_trial_state_values(trial_id, TrialState.RUNNING)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False  # another worker took it and has finished it already
+    return store.retry(action)
 
 
 def open_trial(store: Store, study: optuna.Study, trial_id: int) -> optuna.Trial:
@@ -120,7 +163,13 @@ def record(store: Store, study: optuna.Study, trial_id: int, result: dict[str, A
         storage.set_trial_user_attr(trial_id, "result", result)
         storage.set_trial_state_values(trial_id, state, [value] if state.is_finished()
                                        and state == TrialState.COMPLETE else None)
-    store.retry(action)
+    try:
+        store.retry(action)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # Its heartbeat lapsed (the database was out of reach longer than the grace period):
+        # another worker failed it and queued it again; that attempt records the result.
+        log.warning("trial %d was given up as stale and queued again; its result is dropped",
+                    trial_id)
 
 
 def record_failure(store: Store, study: optuna.Study, trial_id: int, message: str,
@@ -149,7 +198,7 @@ def fail_stale(store: Store, study: optuna.Study) -> None:
 
 
 class Heartbeat:
-    """Records a heartbeat for the trials a worker holds, every HEARTBEAT_INTERVAL_S seconds."""
+    """Records a heartbeat for the trials a worker holds, every `store.heartbeat_interval` s."""
 
     def __init__(self, store: Store, study: optuna.Study):
         self.store, self.study = store, study
@@ -169,7 +218,7 @@ class Heartbeat:
             )
 
     def _run(self) -> None:
-        while not self._stop.wait(HEARTBEAT_INTERVAL_S):
+        while not self._stop.wait(self.store.heartbeat_interval):
             try:
                 self.beat()
             except Exception:  # a lost heartbeat only delays nothing: the next one retries

@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpstudy.study.records import FAILED, RUNNING, WAITING, StudyData, TrainingRecord
 from hpstudy.study.storage import Store
 
+ROLES = {"study": "study", "sampled": "study", "final": "final", "duplicate": "duplicate"}
 STALE_MESSAGE = "its worker stopped responding (no heartbeat); queued again"
 
 
@@ -32,14 +33,16 @@ def to_record(trial: FrozenTrial) -> TrainingRecord:
         train_loss=result.get("train_loss"), val_loss=result.get("val_loss"),
         train_time_s=result.get("train_time_s"), epochs_run=result.get("epochs_run"),
         curves=result.get("curves") or {}, extra=result.get("extra") or {}, error=error,
-        env=result.get("env") or {}, role=attrs.get("role", "study"),
+        env=result.get("env") or {}, role=ROLES.get(attrs.get("role", "study"), "study"),
         group_size=int(result.get("group_size", 1)),
     )
 
 
 def read_records(study: optuna.Study) -> list[TrainingRecord]:
-    """Every training the study holds (all attempts), in trial order."""
-    return [to_record(trial) for trial in study.get_trials(deepcopy=False)]
+    """Every training the study holds (all attempts), in trial order; sampled slots that drew
+    an existing configuration are left out (they trained nothing)."""
+    records = (to_record(trial) for trial in study.get_trials(deepcopy=False))
+    return [record for record in records if record.role != "duplicate"]
 
 
 def latest_attempts(records: list[TrainingRecord]) -> list[TrainingRecord]:
@@ -47,6 +50,8 @@ def latest_attempts(records: list[TrainingRecord]) -> list[TrainingRecord]:
     otherwise the latest; sampled slots without a configuration yet are kept as they are."""
     chosen: dict[tuple[str, int, str], TrainingRecord] = {}
     for record in records:
+        if record.role == "duplicate":
+            continue
         key = (record.config_id or f"slot-{record.number}", record.seed, record.role)
         current = chosen.get(key)
         if current is None or not current.finished:

@@ -132,7 +132,7 @@ def advance_coordinate(store: Store, study: optuna.Study, spec: StudySpec) -> in
     """Queue the next coordinate round; returns the trainings added (0: converged)."""
     bases = study.user_attrs["coordinate_bases"]
     records = read_records(study)
-    step = next_coordinate_round(spec, bases[-1], records, study.user_attrs["direction"]
+    step = next_coordinate_round(spec, bases, records, study.user_attrs["direction"]
                                  == "maximize")
     if step is None:
         return 0

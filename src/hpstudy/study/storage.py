@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import logging
+import os
 import random
 import re
 import sqlite3
@@ -24,16 +26,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import optuna
+import sqlalchemy.engine
 import sqlalchemy.exc
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-from hpstudy.errors import HPStudyError
+from hpstudy.errors import ConfigError, HPStudyError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-HEARTBEAT_INTERVAL_S = 5
-GRACE_PERIOD_S = 20
+HEARTBEAT_INTERVAL_S = 5  # a worker records a heartbeat this often (env HPSTUDY_HEARTBEAT_S)
+GRACE_PERIOD_S = 20  # a training without heartbeat this long is failed and queued again
+#                      (env HPSTUDY_GRACE_S)
+HEARTBEAT_ENV, GRACE_ENV = "HPSTUDY_HEARTBEAT_S", "HPSTUDY_GRACE_S"
 MAX_RETRIES_OF_STALE = 3
 RETRY_DEADLINE_S = 300.0  # how long a worker keeps retrying an unreachable database
 DB_FILE = "study.db"
@@ -43,8 +48,10 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 
 def redact(url: str) -> str:
-    """`url` with any password replaced by `***`."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """`url` (or a message holding it) with any password replaced by `***`: the one between
+    `user:` and the last `@`, and `password=` query parameters."""
+    url = re.sub(r"(://[^:/@\s]*:).*@", r"\1***@", url, flags=re.DOTALL)
+    return re.sub(r"((?:^|[?&;\s])\w*password=)[^&;\s]*", r"\1***", url, flags=re.IGNORECASE)
 
 
 def default_url(out_dir: Path) -> str:
@@ -55,6 +62,47 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
+def engine_url(url: str) -> str:
+    """The URL handed to SQLAlchemy. SQLAlchemy 2.1 reads a bare `postgresql://` with psycopg
+    (3); where only psycopg2 (what `hpstudy[postgres]` installs) is present, that one is used.
+    `postgres://` is read as `postgresql://`."""
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
+        raise ConfigError(f"The storage URL {redact(url)!r} is not a database URL "
+                          "(e.g. sqlite:///study.db, postgresql://USER:PASS@HOST/DB).") from exc
+    if parsed.drivername not in ("postgres", "postgresql"):
+        return url
+    if importlib.util.find_spec("psycopg") is not None:
+        return "postgresql://" + url.split("://", 1)[1]
+    if importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    raise ConfigError("PostgreSQL storage needs a driver: pip install 'hpstudy[postgres]'.")
+
+
+def heartbeat_settings() -> tuple[int, int]:
+    """(heartbeat interval, grace period) in seconds: the defaults, or the environment's."""
+    interval = _env_seconds(HEARTBEAT_ENV, HEARTBEAT_INTERVAL_S)
+    grace = _env_seconds(GRACE_ENV, GRACE_PERIOD_S)
+    if (HEARTBEAT_ENV in os.environ or GRACE_ENV in os.environ) and grace <= interval:
+        raise ConfigError(f"{GRACE_ENV} ({grace}) must be greater than {HEARTBEAT_ENV} "
+                          f"({interval}).")
+    return interval, grace
+
+
+def _env_seconds(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"The environment variable {name} must be an int >= 1. Got {text!r}.")
+    return value
+
+
 class Store:
     """An open storage: Optuna's RDBStorage plus retries and, for SQLite, a file lock that
     lets any number of local processes write without 'database is locked'."""
@@ -62,16 +110,31 @@ class Store:
     def __init__(self, url: str):
         self.url = url
         self.path = sqlite_path(url)
+        self.heartbeat_interval, self.grace_period = heartbeat_settings()
+        target = engine_url(url)
         engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            _enable_wal(self.path)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _enable_wal(self.path)
+            except (OSError, sqlite3.Error) as exc:
+                raise ConfigError(f"Cannot open the study database {str(self.path)!r}: "
+                                  f"{exc}") from exc
             engine_kwargs = {"connect_args": {"timeout": 120}}
-        self.storage = self.retry(lambda: RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL_S,
-            grace_period=GRACE_PERIOD_S,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRIES_OF_STALE),
-        ), locked=True)
+        try:
+            self.storage = self.retry(lambda: RDBStorage(
+                target, engine_kwargs=engine_kwargs, heartbeat_interval=self.heartbeat_interval,
+                grace_period=self.grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    MAX_RETRIES_OF_STALE),
+            ), locked=True)
+        except ImportError as exc:
+            raise ConfigError(f"Cannot open {redact(url)}: no driver for this database "
+                              f"({redact(str(exc))}); for PostgreSQL: pip install "
+                              "'hpstudy[postgres]'.") from exc
+        except sqlalchemy.exc.ArgumentError as exc:
+            raise ConfigError(f"The storage URL {redact(url)!r} names no known database: "
+                              f"{redact(str(exc))}") from exc
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

@@ -134,15 +134,17 @@ def best_neighbour(
 
 
 def next_coordinate_round(
-    spec: StudySpec, current_base: dict[str, Any], records: Sequence[TrainingRecord],
+    spec: StudySpec, bases: Sequence[dict[str, Any]], records: Sequence[TrainingRecord],
     maximize: bool,
 ) -> tuple[dict[str, Any], list[Planned]] | None:
-    """The next round of a coordinate study: its new baseline and the trainings not yet run,
-    or None when the round changed nothing."""
+    """The next round of a coordinate study (after the rounds around `bases`): its new
+    baseline and the trainings not yet run, or None when the round changed nothing or would
+    return to an earlier baseline."""
+    current_base = bases[-1]
     values = factor_values(spec, current_base)
     means = mean_by_config(records)
     new_base = best_neighbour(current_base, values, means, maximize)
-    if config_id(new_base) == config_id(current_base):
+    if config_id(new_base) in {config_id(base) for base in bases}:
         return None
     done = {(r.config_id, r.seed) for r in records}
     planned = with_seeds(ablation_configs(new_base, factor_values(spec, new_base)), spec.repeats)

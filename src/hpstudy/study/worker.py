@@ -91,6 +91,10 @@ class Worker:
         self.task = get_task(attrs["task"])
         self.repeats = int(attrs["spec"]["repeats"])
         self.baseline: dict[str, Any] = attrs["defaults"]
+        self.n_trials = int(attrs["spec"].get("n_trials") or 1)
+        self.space_size = 1
+        for choices in attrs.get("factor_values", {}).values():
+            self.space_size *= len(choices)
         self.env = environment(options)
         self.splits: dict[Hashable, Splits] = {}
 
@@ -104,7 +108,8 @@ class Worker:
             if not queue.claim(self.store, self.study, first._trial_id):
                 continue
             if "params" not in first.user_attrs:  # an open slot: the sampler picks now
-                return [self.open_slot(first)]
+                slot = self.open_slot(first)
+                return [slot] if slot is not None else []
             lead = self.config(first.user_attrs["params"], first.user_attrs["seed"])
             group = [Claimed(first._trial_id, lead)]
             key = share_key(self.task, lead)
@@ -118,9 +123,14 @@ class Worker:
             return group
         return []
 
-    def open_slot(self, frozen: optuna.trial.FrozenTrial) -> Claimed:
+    def open_slot(self, frozen: optuna.trial.FrozenTrial) -> Claimed | None:
+        """Let the sampler pick the slot's configuration; a configuration the study already
+        holds is not trained again (the slot is closed and a new one opened)."""
         trial = queue.open_trial(self.store, self.study, frozen._trial_id)
         params = queue.fill_sampled(self.store, trial, self.baseline)
+        if queue.close_if_duplicate(self.store, self.study, trial, self.space_size,
+                                    self.n_trials):
+            return None
         if self.repeats > 1:
             others = [Planned(params, seed) for seed in range(1, self.repeats)]
             queue.enqueue(self.store, self.study, others)

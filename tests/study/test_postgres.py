@@ -1,0 +1,243 @@
+"""Many workers and hard faults, through the real command line in subprocesses.
+
+Against PostgreSQL (marked `postgres`, see tests/conftest.py): three workers on one study, a
+worker killed with SIGKILL mid-training, a database restart mid-study. On a local SQLite file:
+four workers at once. Each test ends with every configuration trained exactly once, and no
+output or stored attribute holding the database password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy
+from optuna.trial import TrialState
+
+from hpstudy.cli import main
+from hpstudy.study.reader import STALE_MESSAGE
+from hpstudy.study.storage import Store, engine_url
+
+HPSTUDY = [sys.executable, "-m", "hpstudy"]
+
+
+class Proc:
+    """An `hpstudy` subprocess whose stdout and stderr go to files."""
+
+    def __init__(self, args: list[str], folder: Path, label: str, env: dict[str, str]):
+        self.out, self.err = folder / f"{label}.out", folder / f"{label}.err"
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.popen = subprocess.Popen([*HPSTUDY, *args], cwd=folder, stdout=out, stderr=err,
+                                          env=os.environ | {"PYTHONUNBUFFERED": "1"} | env)
+
+    def wait(self, timeout: float = 240) -> int:
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            pytest.fail(f"{self.popen.args} still ran after {timeout} s:\n{self.text()}")
+
+    def text(self) -> str:
+        return self.out.read_text(errors="replace") + self.err.read_text(errors="replace")
+
+
+@pytest.fixture
+def procs(tmp_path: Path):
+    """Starts `hpstudy` subprocesses; kills any still running at the end of the test."""
+    started: list[Proc] = []
+
+    def start(*args: str, label: str, env: dict[str, str] | None = None) -> Proc:
+        proc = Proc(list(args), tmp_path, label, env or {})
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.popen.poll() is None:
+            proc.popen.kill()
+            proc.popen.wait()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def states(store: Store, name: str) -> Counter[TrialState]:
+    if not store.exists(name):
+        return Counter()
+    return Counter(t.state for t in store.load(name).get_trials(deepcopy=False))
+
+
+def study_file(folder: Path, name: str, widths: list[int], epochs: int) -> Path:
+    """An ablation over `width` on houses: one solo training (~epochs/8 s) per width."""
+    path = folder / f"{name}.toml"
+    path.write_text(f'name = "{name}"\ntask = "houses"\nstrategy = "ablation"\n'
+                    f"[defaults]\nbatch_size = 8\nlayers = 2\nepochs = {epochs}\n"
+                    f"width = {widths[0]}\n[space]\nwidth = {widths}\n")
+    return path
+
+
+def trials_json(url: str, name: str, capsys: pytest.CaptureFixture[str], *extra: str
+                ) -> tuple[list[dict], str]:
+    assert main(["trials", "--storage", url, "--study", name, "--format", "json", *extra]) == 0
+    captured = capsys.readouterr()
+    return json.loads(captured.out), captured.out + captured.err
+
+
+def assert_trained_once(store: Store, name: str, expected: int) -> None:
+    """Every configuration completed exactly once; nothing left waiting or running."""
+    trials = store.load(name).get_trials(deepcopy=False)
+    done = [(t.user_attrs["config_id"], t.user_attrs["seed"]) for t in trials
+            if t.state == TrialState.COMPLETE]
+    assert len(done) == len(set(done)) == expected, Counter(done).most_common(3)
+    left = [t.number for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+    assert left == []
+
+
+def stored_text(url: str) -> str:
+    """Every row of every table of the database, as text."""
+    engine = sqlalchemy.create_engine(engine_url(url))
+    try:
+        with engine.connect() as connection:
+            tables = sqlalchemy.inspect(connection).get_table_names()
+            return "\n".join(str(connection.execute(sqlalchemy.text(f'SELECT * FROM "{t}"'))
+                                 .all()) for t in tables)
+    finally:
+        engine.dispose()
+
+
+def assert_secret_kept(password: str, url: str, *texts: str) -> None:
+    assert password and len(password) >= 8
+    for text in texts:
+        assert password not in text
+    stored = stored_text(url)
+    assert "houses" in stored  # the dump holds the studies
+    assert password not in stored
+
+
+def fresh(store: Store, name: str) -> None:
+    """Delete the study `name` (a server database may hold one from an earlier run)."""
+    if store.exists(name):
+        optuna.delete_study(study_name=name, storage=store.storage)
+
+
+@pytest.mark.postgres
+def test_three_workers_train_each_configuration_once(postgres, procs, capsys, tmp_path):
+    """`hpstudy run` and two `hpstudy worker`s share houses-seed: 23 trainings, each once."""
+    url, name = postgres.url, "houses-seed"
+    store = Store(url)
+    fresh(store, name)
+    run = procs("run", "houses-seed", "--storage", url, "--epoch-scale", "0.05", "--jobs", "1",
+                label="run")
+    wait_until(lambda: store.exists(name), 60, "the study to be created")
+    workers = [procs("worker", "--storage", url, "--study", name, label=f"worker{i}")
+               for i in range(2)]
+    assert run.wait() == 0, run.text()
+    for worker in workers:
+        assert worker.wait() == 0, worker.text()
+    assert_trained_once(store, name, 23)
+    rows, listing = trials_json(url, name, capsys)
+    assert len(rows) == 23 and {r["status"] for r in rows} == {"complete"}
+    done_by_workers = [int(w.err.read_text().split("worker finished: ")[1].split()[0])
+                       for w in workers]
+    assert sum(done_by_workers) >= 1  # the joined workers took part
+    assert_secret_kept(postgres.password, url, listing, run.text(),
+                       *(w.text() for w in workers))
+    store.close()
+
+
+@pytest.mark.postgres
+def test_killed_worker_training_is_retried(postgres, procs, capsys, tmp_path):
+    """A worker killed with SIGKILL mid-training: its training goes stale (no heartbeat), is
+    failed and trained again by the other worker; the run exits 0."""
+    name = f"kill-{uuid.uuid4().hex[:8]}"
+    url = postgres.url
+    path = study_file(tmp_path, name, [16, 8, 24, 32, 12], epochs=30)
+    env = {"HPSTUDY_HEARTBEAT_S": "1", "HPSTUDY_GRACE_S": "3"}
+    store = Store(url)
+    run = procs("run", str(path), "--storage", url, "--jobs", "1", label="run", env=env)
+    wait_until(lambda: store.exists(name), 60, "the study to be created")
+    victim = procs("worker", "--storage", url, "--study", name, label="victim", env=env)
+    wait_until(lambda: states(store, name)[TrialState.RUNNING] == 2, 90,
+               "both workers to be training")
+    time.sleep(0.5)
+    assert victim.popen.poll() is None
+    victim.popen.send_signal(signal.SIGKILL)
+    assert victim.wait() == -signal.SIGKILL
+    assert run.wait() == 0, run.text()
+    assert_trained_once(store, name, 5)
+    attempts, listing = trials_json(url, name, capsys, "--all")
+    failed = [r for r in attempts if r["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["error"] == STALE_MESSAGE
+    retried = [r for r in attempts if r["params"] == failed[0]["params"]]
+    assert [r["status"] for r in retried] == ["failed", "complete"]
+    assert len(attempts) == 6
+    assert_secret_kept(postgres.password, url, listing, run.text(), victim.text())
+    store.close()
+
+
+@pytest.mark.postgres
+def test_database_restart_mid_study(postgres, procs, capsys, tmp_path):
+    """The database goes down for 3 s mid-study: workers retry with backoff and finish."""
+    name = f"restart-{uuid.uuid4().hex[:8]}"
+    url = postgres.url
+    path = study_file(tmp_path, name, [16, 8, 24, 32, 12, 20, 28, 40], epochs=10)
+    store = Store(url)
+    run = procs("run", str(path), "--storage", url, "--jobs", "1", label="run")
+    wait_until(lambda: store.exists(name), 60, "the study to be created")
+    worker = procs("worker", "--storage", url, "--study", name, label="worker")
+    wait_until(lambda: states(store, name)[TrialState.COMPLETE] >= 1, 90,
+               "a first finished training")
+    assert states(store, name)[TrialState.WAITING] >= 2
+    store.close()
+    postgres.restart(down_s=3)
+    assert run.wait() == 0, run.text()
+    assert worker.wait() == 0, worker.text()
+    outputs = run.text() + worker.text()
+    assert "database unavailable" in outputs  # the outage was seen, and retried
+    assert "Traceback" not in outputs
+    store = Store(url)
+    assert_trained_once(store, name, 8)
+    rows, listing = trials_json(url, name, capsys, "--all")
+    assert [r["status"] for r in rows] == ["complete"] * 8
+    assert_secret_kept(postgres.password, url, listing, outputs)
+    store.close()
+
+
+def test_four_workers_on_sqlite_never_lock(procs, capsys, tmp_path):
+    """Four worker processes (and one joining) on one SQLite file: no 'database is locked',
+    each of the 48 one-epoch trainings completes once."""
+    path = tmp_path / "grid.toml"
+    path.write_text('name = "grid"\ntask = "houses"\nstrategy = "grid"\n[defaults]\nepochs = 1\n'
+                    '[space]\nlayers = [1, 2, 3]\nwidth = [4, 8, 16, 32]\n'
+                    'activation = ["relu", "tanh", "sigmoid", "leaky_relu"]\n')
+    out = tmp_path / "out"
+    url = f"sqlite:///{out / 'study.db'}"
+    run = procs("run", str(path), "--out", str(out), "--jobs", "4", label="run")
+    wait_until(lambda: (out / "study.db").is_file(), 60, "the study database")
+    store = Store(url)
+    wait_until(lambda: store.exists("grid"), 60, "the study to be created")
+    joined = procs("worker", "--storage", url, "--study", "grid", label="joined")
+    assert run.wait() == 0, run.text()
+    assert joined.wait() == 0, joined.text()
+    assert_trained_once(store, "grid", 48)
+    rows, listing = trials_json(url, "grid", capsys, "--all")
+    assert len(rows) == 48
+    for text in (run.text(), joined.text(), listing):
+        assert "locked" not in text and "Traceback" not in text
+    store.close()

@@ -113,7 +113,7 @@ def check_value(name: str, value: Any, rule: ParamRule, choices: Sequence[Any] |
         raise error
     if choices is not None and value not in choices:
         raise error
-    if rule.minimum is not None:
+    if rule.minimum is not None and isinstance(value, int | float):
         too_small = value <= rule.minimum if rule.exclusive else value < rule.minimum
         if too_small:
             raise error

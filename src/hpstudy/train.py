@@ -95,7 +95,8 @@ class Trainer:
         self.splits = splits.to(device)
         self.memory_format = torch.channels_last if task.channels_last else torch.contiguous_format
         torch.manual_seed(cfg.seed)
-        self.model = task.build_model(cfg, splits).to(device, memory_format=self.memory_format)
+        self.model = task.build_model(cfg, splits).to(device)
+        self.model = self.model.to(memory_format=self.memory_format)  # type: ignore[call-overload]
         self.optimizer = make_optimizer(cfg, self.model.parameters())
         self.shuffle = torch.Generator().manual_seed(cfg.seed)
         self.x_train = self.splits.x_train.contiguous(memory_format=self.memory_format)
@@ -112,28 +113,34 @@ class Trainer:
         total = torch.zeros((), device=x.device)
         size = self.cfg.batch_size
         for start in range(0, len(x), size):
-            loss = self.task.loss(self.cfg, self.model(x[start : start + size]), y[start : start + size])
+            batch_x, batch_y = x[start : start + size], y[start : start + size]
+            loss = self.task.loss(self.cfg, self.model(batch_x), batch_y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            total += loss.detach() * len(y[start : start + size])
+            total += loss.detach() * len(batch_y)
         mean_loss = float(total) / len(x)
         self.train_time_s += time.perf_counter() - started
         self.epochs_run += 1
         val_loss, val_metric, _ = evaluate(
             self.task, self.cfg, self.model, self.x_val, self.splits.y_val, self.splits
         )
-        for name, value in (("train_loss", mean_loss), ("val_loss", val_loss), ("val_metric", val_metric)):
-            self.curves[name].append(value)
+        self.curves["train_loss"].append(mean_loss)
+        self.curves["val_loss"].append(val_loss)
+        self.curves["val_metric"].append(val_metric)
         return mean_loss
 
     def snapshot(self, status: str, reason: str = "") -> TrialResult:
         """Measure the model as it is now on the train and validation splits."""
         task, cfg, splits = self.task, self.cfg, self.splits
-        train_loss, train_metric, train_out = evaluate(task, cfg, self.model, self.x_train, splits.y_train, splits)
-        val_loss, val_metric, val_out = evaluate(task, cfg, self.model, self.x_val, splits.y_val, splits)
-        extra = {f"train_{k}": v for k, v in task.extra_metrics(cfg, train_out, splits.y_train, splits).items()}
-        extra |= {f"val_{k}": v for k, v in task.extra_metrics(cfg, val_out, splits.y_val, splits).items()}
+        model = self.model
+        train_loss, train_metric, train_out = evaluate(
+            task, cfg, model, self.x_train, splits.y_train, splits)
+        val_loss, val_metric, val_out = evaluate(task, cfg, model, self.x_val, splits.y_val, splits)
+        extra = {f"train_{k}": v
+                 for k, v in task.extra_metrics(cfg, train_out, splits.y_train, splits).items()}
+        extra |= {f"val_{k}": v
+                  for k, v in task.extra_metrics(cfg, val_out, splits.y_val, splits).items()}
         return TrialResult(
             params=task.params_of(cfg),
             status=status,
@@ -183,7 +190,8 @@ def train_at_epochs(
             reason = f"validation metric at chance level ({val_metric:.4g}) for {stuck} epochs"
         if reason:
             stopped = trainer.snapshot("diverged", reason)
-            return results | {e: _at_epochs(task, cfg, stopped, e) for e in wanted if e not in results}
+            missing = [e for e in wanted if e not in results]
+            return results | {e: _at_epochs(task, cfg, stopped, e) for e in missing}
         if epoch in wanted:
             results[epoch] = _at_epochs(task, cfg, trainer.snapshot("ok"), epoch)
     return results

@@ -8,6 +8,7 @@ failed and queued again by Optuna's stale-trial callback.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.storages import fail_stale_trials
 from optuna.trial import TrialState
 
@@ -29,7 +30,7 @@ DUPLICATE = "duplicate"  # a sampled slot that drew a configuration already in t
 MAX_SLOTS_FACTOR = 10  # at most this many slots per wanted configuration (small spaces)
 
 
-def distributions(study: optuna.Study) -> dict[str, CategoricalDistribution]:
+def distributions(study: optuna.Study) -> dict[str, BaseDistribution]:
     """One categorical distribution per factor, from the values stored with the study."""
     values: dict[str, list[Any]] = study.user_attrs.get("factor_values", {})
     return {name: CategoricalDistribution(choices) for name, choices in values.items()}
@@ -57,7 +58,7 @@ def enqueue(store: Store, study: optuna.Study, planned: Sequence[Planned], role:
         waiting_trial = optuna.trial.create_trial(
             state=TrialState.WAITING, params={name: item.params[name] for name in factors},
             distributions=factors, user_attrs=attrs)
-        store.retry(lambda t=waiting_trial: study.add_trial(t))
+        store.retry(functools.partial(study.add_trial, waiting_trial))
         held.add(item.key)
         added += 1
     return added
@@ -71,7 +72,7 @@ def enqueue_slots(store: Store, study: optuna.Study, count: int) -> int:
     for slot in range(count):
         if slot not in slots:
             attrs = {"role": SAMPLED, "slot": slot, "seed": 0}
-            store.retry(lambda a=attrs: study.enqueue_trial({}, user_attrs=a))
+            store.retry(functools.partial(study.enqueue_trial, {}, user_attrs=attrs))
             added += 1
     return added
 
@@ -147,7 +148,7 @@ def fill_sampled(store: Store, trial: optuna.Trial, baseline: dict[str, Any]) ->
     params = baseline | dict(trial.params)
     attrs = {"params": params, "config_id": config_id(params), "sampled": True}
     for key, value in attrs.items():
-        store.retry(lambda k=key, v=value: trial.set_user_attr(k, v))
+        store.retry(functools.partial(trial.set_user_attr, key, value))
     return params
 
 
@@ -161,8 +162,8 @@ def record(store: Store, study: optuna.Study, trial_id: int, result: dict[str, A
 
     def action() -> None:
         storage.set_trial_user_attr(trial_id, "result", result)
-        storage.set_trial_state_values(trial_id, state, [value] if state.is_finished()
-                                       and state == TrialState.COMPLETE else None)
+        values = [float(value)] if state == TrialState.COMPLETE and value is not None else None
+        storage.set_trial_state_values(trial_id, state, values)
     try:
         store.retry(action)
     except optuna.exceptions.UpdateFinishedTrialError:
@@ -189,7 +190,8 @@ def release(store: Store, study: optuna.Study, trial_ids: Sequence[int]) -> None
                                                         "error": "interrupted; queued again"})
             return storage.set_trial_state_values(tid, TrialState.FAIL)
         if store.retry(action) and callback is not None:
-            store.retry(lambda tid=trial_id: callback(study, study._storage.get_trial(tid)))
+            frozen = study._storage.get_trial(trial_id)
+            store.retry(functools.partial(callback, study, frozen))
 
 
 def fail_stale(store: Store, study: optuna.Study) -> None:
@@ -213,9 +215,8 @@ class Heartbeat:
 
     def beat(self) -> None:
         for trial_id in list(self.trial_ids):
-            self.store.retry(
-                lambda tid=trial_id: self.study._storage.record_heartbeat(tid)  # type: ignore[attr-defined]
-            )
+            beat = self.study._storage.record_heartbeat  # type: ignore[attr-defined]
+            self.store.retry(functools.partial(beat, trial_id))
 
     def _run(self) -> None:
         while not self._stop.wait(self.store.heartbeat_interval):

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Training statuses as hpstudy names them.
-COMPLETE, DIVERGED, FAILED, RUNNING, WAITING = "complete", "diverged", "failed", "running", "waiting"
+COMPLETE, DIVERGED, FAILED, RUNNING, WAITING = (
+    "complete",
+    "diverged",
+    "failed",
+    "running",
+    "waiting",
+)
 STATUSES = (COMPLETE, DIVERGED, FAILED, RUNNING, WAITING)
 
 
@@ -54,4 +60,6 @@ class StudyData:
     defaults: dict[str, Any]  # the full baseline configuration, seed excluded
     records: list[TrainingRecord]
     final: dict[str, Any] | None = None  # the final choice and its single test evaluation
-    reference: list[dict[str, Any]] | None = None  # reference rows (factor, value, train, val, time)
+    reference: list[dict[str, Any]] | None = (
+        None  # reference rows (factor, value, train, val, time)
+    )

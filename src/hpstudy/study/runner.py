@@ -7,6 +7,7 @@ for coordinate studies, queues each next round.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -83,10 +84,11 @@ def create_or_resume(store: Store, prepared: Prepared) -> optuna.Study:
                               "different spec; use another --out/--storage or the same spec.")
     else:
         study = store.retry(lambda: optuna.create_study(
-            study_name=name, storage=store.storage, direction=prepared.task.direction,
+            study_name=name, storage=store.storage,
+            direction="maximize" if prepared.task.direction == "maximize" else "minimize",
             load_if_exists=True))
         for key, value in study_attrs(prepared).items():
-            store.retry(lambda k=key, v=value: study.set_user_attr(k, v))
+            store.retry(functools.partial(study.set_user_attr, key, value))
     if prepared.spec.strategy in ("random", "tpe"):
         queue.enqueue_slots(store, study, prepared.spec.n_trials or 0)
     else:
@@ -100,10 +102,10 @@ def create_or_resume(store: Store, prepared: Prepared) -> optuna.Study:
 
 def start_workers(options: WorkerOptions, jobs: int) -> list[multiprocessing.process.BaseProcess]:
     context = multiprocessing.get_context("fork")
-    processes = []
+    processes: list[multiprocessing.process.BaseProcess] = []
     for _ in range(jobs):
-        process = context.Process(target=run_worker, args=(replace(options, exit_with_parent=True),),
-                                  daemon=False)
+        child = replace(options, exit_with_parent=True)
+        process = context.Process(target=run_worker, args=(child,), daemon=False)
         process.start()
         processes.append(process)
     return processes

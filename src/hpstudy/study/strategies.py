@@ -73,7 +73,7 @@ def ablation_configs(base: dict[str, Any], values: dict[str, list[Any]]) -> list
 def grid_configs(base: dict[str, Any], values: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Every combination of the factors' values."""
     factors = list(values)
-    configs = {}
+    configs: dict[str, dict[str, Any]] = {}
     for combo in itertools.product(*(values[f] for f in factors)):
         config = base | dict(zip(factors, combo, strict=True))
         configs.setdefault(config_id(config), config)

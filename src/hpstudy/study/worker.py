@@ -184,7 +184,8 @@ class Worker:
             queue.release(self.store, self.study, ids)
             raise
         for item, result in zip(group, results, strict=True):
-            queue.record(self.store, self.study, item.trial_id, self.result_attr(result, len(group)))
+            attr = self.result_attr(result, len(group))
+            queue.record(self.store, self.study, item.trial_id, attr)
         heartbeat.hold([])
         return len(ids)
 

@@ -67,7 +67,8 @@ class HousesTask(Task):
             parts.append(torch.tensor(x[start:stop], dtype=torch.float32))
             parts.append(torch.tensor(y[start:stop], dtype=torch.float32).unsqueeze(1))
         info = {"y_mean": y_mean, "y_std": y_std, "normalized": float(cfg.normalize)}
-        return Splits(*parts, info=info)
+        x_train, y_train, x_val, y_val, x_test, y_test = parts
+        return Splits(x_train, y_train, x_val, y_val, x_test, y_test, info=info)
 
     def build_model(self, cfg: TrainConfig, splits: Splits) -> nn.Module:
         sizes = [splits.x_train.shape[1]] + [cfg.width] * cfg.layers

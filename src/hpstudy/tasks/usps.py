@@ -57,7 +57,8 @@ class UspsTask(Task):
         x_test = torch.from_numpy(arrays.x_test).reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
         y_test = torch.from_numpy(arrays.y_test).long()
         parts = (x[train], y[train], x[val], y[val], x_test, y_test)
-        return Splits(*(part.contiguous() for part in parts))
+        x_train, y_train, x_val, y_val, x_test, y_test = (part.contiguous() for part in parts)
+        return Splits(x_train, y_train, x_val, y_val, x_test, y_test)
 
     def build_model(self, cfg: TrainConfig, splits: Splits) -> nn.Module:
         modules, side = conv_stack(cfg)

@@ -1,0 +1,183 @@
+"""The final choice: pick a configuration by a stated rule, retrain it with the study's seeds
+and evaluate it on the test set exactly once.
+
+The numbers are stored with the study (user attribute `final`) and in `final.json`; asking
+again returns the stored numbers and never touches the test set again. The retrained models
+are saved as state dicts and read back with `torch.load(..., weights_only=True)` before the
+test evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hpstudy.errors import ConfigError
+from hpstudy.report.tables import DEFAULT_TOLERANCE, combine_params, final_candidates
+from hpstudy.study.reader import read_study
+from hpstudy.study.records import StudyData
+from hpstudy.study.storage import Store
+from hpstudy.tasks import Splits, Task, get_task
+from hpstudy.train import Trainer, evaluate
+
+log = logging.getLogger(__name__)
+RULES = ("best", "fast", "combine")
+
+
+def plain(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as plain Python values (tables may hand back numpy scalars)."""
+    return {key: value.item() if hasattr(value, "item") else value for key, value in params.items()}
+
+
+def train_model(task: Task, cfg: Any, splits: Splits, device: str) -> Trainer:
+    """Train `cfg` for all its epochs (no early stop) and return the trainer holding the model."""
+    trainer = Trainer(task, cfg, splits, device)
+    for _ in range(cfg.epochs):
+        trainer.run_epoch()
+    return trainer
+
+
+def combine_candidate(
+    data: StudyData, task: Task, splits: Splits, seeds: list[int], device: str
+) -> dict[str, Any] | None:
+    """The combination of every factor's best value, trained on the study's seeds when the
+    study never trained it."""
+    combined = combine_params(data)
+    if combined is None:
+        return None
+    params = plain(combined)
+    known = final_candidates(data).get("combine")
+    if known is not None and known.get("val_metric") is not None:
+        return known
+    results = [
+        train_model(task, task.make_config(params | {"seed": s}), splits, device).snapshot("ok")
+        for s in seeds
+    ]
+    val = statistics.fmean(r.val_metric for r in results)
+    seconds = statistics.fmean(r.train_time_s for r in results)
+    return {
+        "rule": "combine",
+        "params": params,
+        "val_metric": val,
+        "train_time_s": seconds,
+        "trainings": len(results),
+        "explanation": f"combine: every factor at its best value, trained for the final "
+        f"choice on {len(results)} seed(s): validation {val:.4f}.",
+    }
+
+
+def pick(rule: str, candidates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The candidate the rule chooses."""
+    chosen = candidates.get(rule)
+    if chosen is None or chosen.get("val_metric") is None:
+        raise ConfigError(
+            f"The final-choice rule {rule!r} has no measured candidate in this "
+            f"study (available: {', '.join(candidates) or 'none'})."
+        )
+    return chosen
+
+
+def evaluate_on_test(
+    task: Task,
+    params: dict[str, Any],
+    splits: Splits,
+    seeds: list[int],
+    device: str,
+    models_dir: Path,
+) -> list[dict[str, Any]]:
+    """Retrain `params` per seed, save the model, load it back and measure the test split."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for seed in seeds:
+        cfg = task.make_config(params | {"seed": seed})
+        trainer = train_model(task, cfg, splits, device)
+        result = trainer.snapshot("ok")
+        path = models_dir / f"seed{seed}.pt"
+        torch.save(trainer.model.state_dict(), path)
+        model = task.build_model(cfg, splits).to(device)
+        model.load_state_dict(torch.load(path, weights_only=True, map_location=device))
+        test_loss, test_metric, output = evaluate(
+            task,
+            cfg,
+            model,
+            trainer.splits.x_test.contiguous(memory_format=trainer.memory_format),
+            trainer.splits.y_test,
+            trainer.splits,
+        )
+        extra = task.extra_metrics(cfg, output, trainer.splits.y_test, trainer.splits)
+        runs.append(
+            {
+                "seed": seed,
+                "train_metric": result.train_metric,
+                "val_metric": result.val_metric,
+                "test_metric": test_metric,
+                "test_loss": test_loss,
+                "train_time_s": result.train_time_s,
+                "test_extra": extra,
+            }
+        )
+    return runs
+
+
+def final_choice(
+    store: Store,
+    name: str,
+    out_dir: Path,
+    *,
+    rule: str = "best",
+    tolerance: float = DEFAULT_TOLERANCE,
+    data_dir: Path | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """The study's final choice and its one test evaluation (stored, or made now)."""
+    data = read_study(store, name)
+    if data.final is not None:
+        write_final_json(out_dir, data.final)
+        return data.final
+    if rule not in RULES:
+        raise ConfigError(f"--rule must be one of {', '.join(RULES)}. Got {rule!r}.")
+    if not any(r.finished for r in data.records):
+        raise ConfigError(f"Study {name!r} has no finished training to choose from.")
+    task = get_task(data.task)
+    seeds = list(range(int(data.spec.get("repeats", 1))))
+    candidates = final_candidates(data, tolerance)
+    base_cfg = task.make_config(dict(data.defaults))
+    splits = task.load_splits(base_cfg, data_dir)
+    if rule == "combine" and data.spec.get("strategy") == "ablation":
+        combined = combine_candidate(data, task, splits, seeds, device)
+        if combined is not None:
+            candidates["combine"] = combined
+    candidates = {
+        key: value | {"params": plain(value["params"])} for key, value in candidates.items()
+    }
+    chosen = pick(rule, candidates)
+    splits = task.load_splits(task.make_config(chosen["params"]), data_dir)
+    runs = evaluate_on_test(task, chosen["params"], splits, seeds, device, out_dir / "models")
+    final = {
+        "rule": rule,
+        "params": chosen["params"],
+        "seeds": seeds,
+        "val_metric": statistics.fmean(r["val_metric"] for r in runs),
+        "train_metric": statistics.fmean(r["train_metric"] for r in runs),
+        "test_metric": statistics.fmean(r["test_metric"] for r in runs),
+        "test_metrics": [r["test_metric"] for r in runs],
+        "runs": runs,
+        "tolerance": tolerance,
+        "explanation": chosen["explanation"],
+        "candidates": list(candidates.values()),
+    }
+    store.retry(lambda: store.load(name).set_user_attr("final", final))
+    write_final_json(out_dir, final)
+    return final
+
+
+def write_final_json(out_dir: Path, final: dict[str, Any]) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "final.json"
+    path.write_text(json.dumps(final, indent=1, default=str))
+    return path

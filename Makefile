@@ -9,14 +9,12 @@ export HPSTUDY_DATA_DIR ?= $(abspath ../shared/data)
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/hpstudy train usps
-	$(BIN)/hpstudy train houses
+	$(BIN)/hpstudy reproduce
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests bench

@@ -60,3 +60,13 @@ def test_report_missing_study_is_one_line(tmp_path, capsys):
     """A directory without a study: exit 2, one line."""
     assert main(["report", str(tmp_path)]) == 2
     assert "no study.db" in capsys.readouterr().err
+
+
+def test_report_rule_retrains_the_reports_choice(tmp_path, capsys):
+    """--rule report evaluates the configuration the report chose (houses: batch_size=16)."""
+    out = tmp_path / "h"
+    assert main(["run", "houses-seed", "--out", str(out), "--epoch-scale", "0.02", "--quiet"]) == 0
+    assert main(["report", str(out), "--rule", "report", "--format", "md"]) == 0
+    data = json.loads((out / "final.json").read_text())
+    assert data["rule"] == "report" and data["params"]["batch_size"] == 16
+    assert data["params"]["epochs"] == 2 and data["test_metric"] > 0

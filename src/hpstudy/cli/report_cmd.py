@@ -40,7 +40,7 @@ def add_commands(commands: Any) -> None:
     reproduce.add_argument("--quick", action="store_true", help="fewer epochs (a few minutes)")
     reproduce.add_argument("--out", type=Path, default=Path("studies/reproduction"))
     reproduce.add_argument("--jobs", type=int, default=None, help="worker processes")
-    add_report_options(reproduce)
+    add_report_options(reproduce, default_rule="report")
     reproduce.set_defaults(handler=run_reproduce)
 
     dashboard = commands.add_parser("dashboard", help="open the study in optuna-dashboard")
@@ -49,10 +49,12 @@ def add_commands(commands: Any) -> None:
     dashboard.set_defaults(handler=run_dashboard)
 
 
-def add_report_options(parser: argparse.ArgumentParser) -> None:
+def add_report_options(parser: argparse.ArgumentParser, default_rule: str = "best") -> None:
     parser.add_argument("--format", default=",".join(FORMATS),
                         help="comma-separated formats among md, html, tex, csv")
-    parser.add_argument("--rule", choices=RULES, default="best", help="final-choice rule")
+    parser.add_argument("--rule", choices=RULES, default=default_rule,
+                        help=f"final-choice rule (default {default_rule}; report: the "
+                        "configuration the report chose, for its presets)")
     parser.add_argument("--tolerance", type=float, default=0.01,
                         help="for --rule fast: relative distance to the best value allowed")
     parser.add_argument("--no-final", action="store_true",

@@ -21,12 +21,13 @@ from hpstudy.errors import ConfigError
 from hpstudy.report.tables import DEFAULT_TOLERANCE, combine_params, final_candidates
 from hpstudy.study.reader import read_study
 from hpstudy.study.records import StudyData
+from hpstudy.study.spec import StudySpec, preset_final_choice
 from hpstudy.study.storage import Store
 from hpstudy.tasks import Splits, Task, get_task
 from hpstudy.train import Trainer, evaluate
 
 log = logging.getLogger(__name__)
-RULES = ("best", "fast", "combine")
+RULES = ("best", "fast", "combine", "report")
 
 
 def plain(params: dict[str, Any]) -> dict[str, Any]:
@@ -71,10 +72,25 @@ def combine_candidate(
     }
 
 
+def report_candidate(data: StudyData) -> dict[str, Any] | None:
+    """For a preset study, the configuration the report chose (epochs scaled like the study's)."""
+    changes = preset_final_choice(data.name)
+    if changes is None:
+        return None
+    spec = StudySpec(**data.spec)
+    params = dict(data.defaults) | {
+        key: spec.scale_epochs(value) if key == "epochs" else value
+        for key, value in changes.items()}
+    settings = ", ".join(f"{key}={value}" for key, value in changes.items())
+    return {"rule": "report", "params": params, "val_metric": None, "train_time_s": None,
+            "trainings": 0, "explanation": f"report: the configuration the report chose "
+            f"(the default with {settings}), retrained here on the study's seeds."}
+
+
 def pick(rule: str, candidates: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The candidate the rule chooses."""
     chosen = candidates.get(rule)
-    if chosen is None or chosen.get("val_metric") is None:
+    if chosen is None or (chosen.get("val_metric") is None and rule != "report"):
         raise ConfigError(
             f"The final-choice rule {rule!r} has no measured candidate in this "
             f"study (available: {', '.join(candidates) or 'none'})."
@@ -124,6 +140,22 @@ def evaluate_on_test(
     return runs
 
 
+def gather_candidates(data: StudyData, task: Task, rule: str, tolerance: float,
+                      seeds: list[int], data_dir: Path | None, device: str
+                      ) -> dict[str, dict[str, Any]]:
+    """Every rule's candidate; the combination is trained only when it is the rule."""
+    candidates = final_candidates(data, tolerance)
+    if rule == "combine" and data.spec.get("strategy") == "ablation":
+        splits = task.load_splits(task.make_config(dict(data.defaults)), data_dir)
+        combined = combine_candidate(data, task, splits, seeds, device)
+        if combined is not None:
+            candidates["combine"] = combined
+    published = report_candidate(data)
+    if published is not None:
+        candidates["report"] = published
+    return {key: value | {"params": plain(value["params"])} for key, value in candidates.items()}
+
+
 def final_choice(
     store: Store,
     name: str,
@@ -145,16 +177,7 @@ def final_choice(
         raise ConfigError(f"Study {name!r} has no finished training to choose from.")
     task = get_task(data.task)
     seeds = list(range(int(data.spec.get("repeats", 1))))
-    candidates = final_candidates(data, tolerance)
-    base_cfg = task.make_config(dict(data.defaults))
-    splits = task.load_splits(base_cfg, data_dir)
-    if rule == "combine" and data.spec.get("strategy") == "ablation":
-        combined = combine_candidate(data, task, splits, seeds, device)
-        if combined is not None:
-            candidates["combine"] = combined
-    candidates = {
-        key: value | {"params": plain(value["params"])} for key, value in candidates.items()
-    }
+    candidates = gather_candidates(data, task, rule, tolerance, seeds, data_dir, device)
     chosen = pick(rule, candidates)
     splits = task.load_splits(task.make_config(chosen["params"]), data_dir)
     runs = evaluate_on_test(task, chosen["params"], splits, seeds, device, out_dir / "models")

@@ -26,6 +26,7 @@ from hpstudy.study.storage import Store, redact
 from hpstudy.study.strategies import (
     GRID_CONFIRM_ABOVE,
     Planned,
+    ablation_configs,
     baseline,
     factor_values,
     grid_size,
@@ -55,14 +56,25 @@ def prepare(spec: StudySpec, task: Task, confirm_large: bool) -> Prepared:
     task_defaults = task.params_of(task.default_config())
     base = baseline(spec, task_defaults)
     task.make_config(base)  # the baseline must be a valid configuration
-    if spec.strategy == "grid":
-        size = grid_size(spec, task_defaults)
-        if size > GRID_CONFIRM_ABOVE and not confirm_large:
-            raise ConfigError(f"The grid of study {spec.name!r} is {size:,} trainings "
-                              f"(more than {GRID_CONFIRM_ABOVE:,}); pass --yes to run it.")
+    size = study_size(spec, task_defaults)
+    if size > GRID_CONFIRM_ABOVE and not confirm_large:
+        kind = "grid of study" if spec.strategy == "grid" else "study"
+        raise ConfigError(f"The {kind} {spec.name!r} is {size:,} trainings "
+                          f"(more than {GRID_CONFIRM_ABOVE:,}); pass --yes to run it.")
     planned = plan_fixed(spec, task_defaults)
     total = len(planned) if planned else (spec.n_trials or 0) * spec.repeats
     return Prepared(spec, task, base, planned, total)
+
+
+def study_size(spec: StudySpec, task_defaults: dict[str, Any]) -> int:
+    """How many trainings a study asks for (a coordinate study: its first round), counted
+    without listing them: `repeats` or `n_trials` may be huge."""
+    if spec.strategy == "grid":
+        return grid_size(spec, task_defaults)
+    if spec.strategy in ("random", "tpe"):
+        return (spec.n_trials or 0) * spec.repeats
+    base = baseline(spec, task_defaults)
+    return len(ablation_configs(base, factor_values(spec, base))) * spec.repeats
 
 
 def study_attrs(prepared: Prepared) -> dict[str, Any]:

@@ -71,7 +71,17 @@ class StudySpec:
 def preset_names() -> list[str]:
     """The built-in presets, by name."""
     folder = resources.files("hpstudy.study").joinpath("presets")
-    return sorted(entry.name[:-5] for entry in folder.iterdir() if entry.name.endswith(".toml"))
+    return sorted(entry.name[:-5] for entry in folder.iterdir()
+                  if entry.name.endswith(".toml") and entry.name.count(".") == 1)
+
+
+def preset_final_choice(name: str) -> dict[str, Any] | None:
+    """The hyperparameters the report's authors changed for their final configuration (the
+    preset's `NAME.final.toml`), or None for a study that is not a preset."""
+    if name not in preset_names():
+        return None
+    path = preset_path(name).with_suffix(".final.toml")
+    return tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def preset_path(name: str) -> Path:

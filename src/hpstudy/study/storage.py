@@ -50,8 +50,8 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 def redact(url: str) -> str:
     """`url` (or a message holding it) with any password replaced by `***`: the one between
     `user:` and the last `@`, and `password=` query parameters."""
-    url = re.sub(r"(://[^:/@\s]*:).*@", r"\1***@", url, flags=re.DOTALL)
-    return re.sub(r"((?:^|[?&;\s])\w*password=)[^&;\s]*", r"\1***", url, flags=re.IGNORECASE)
+    url = re.sub(r"((?:^|[?&;\s])\w*password=)[^&;\s]*", r"\1***", url, flags=re.IGNORECASE)
+    return re.sub(r"(://[^:/@\s]*:).*@", r"\1***@", url, flags=re.DOTALL)
 
 
 def default_url(out_dir: Path) -> str:
@@ -66,6 +66,7 @@ def engine_url(url: str) -> str:
     """The URL handed to SQLAlchemy. SQLAlchemy 2.1 reads a bare `postgresql://` with psycopg
     (3); where only psycopg2 (what `hpstudy[postgres]` installs) is present, that one is used.
     `postgres://` is read as `postgresql://`."""
+    url = _quote_at_signs(url)
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
@@ -78,6 +79,17 @@ def engine_url(url: str) -> str:
     if importlib.util.find_spec("psycopg2") is not None:
         return "postgresql+psycopg2://" + url.split("://", 1)[1]
     raise ConfigError("PostgreSQL storage needs a driver: pip install 'hpstudy[postgres]'.")
+
+
+def _quote_at_signs(url: str) -> str:
+    """`user:p@ss@host` with the '@' of the user info percent-encoded (`p%40ss`): SQLAlchemy
+    would end the password at the first '@' and take the rest of it for the host name, which
+    then shows in error messages."""
+    head, sep, rest = url.partition("://")
+    end = rest.split("?", 1)[0].rfind("@")
+    if not sep or end < 0:
+        return url
+    return f"{head}://{rest[:end].replace('@', '%40')}{rest[end:]}"
 
 
 def heartbeat_settings() -> tuple[int, int]:

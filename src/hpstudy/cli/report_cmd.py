@@ -12,7 +12,13 @@ from typing import Any
 import optuna
 from rich.console import Console
 
-from hpstudy.cli.common import add_data_dir_option, check_data_dir, set_threads
+from hpstudy.cli.common import (
+    add_data_dir_option,
+    add_task_module_option,
+    check_data_dir,
+    set_threads,
+)
+from hpstudy.tasks import load_task_module
 from hpstudy.errors import ConfigError, HPStudyError
 from hpstudy.report import FORMATS, read_reference_csv, write_report
 from hpstudy.study.final import RULES, final_choice
@@ -31,6 +37,7 @@ def add_commands(commands: Any) -> None:
                                  "choice, evaluated once on the test set)")
     report.add_argument("dir", type=Path, help="the study's output directory")
     add_report_options(report)
+    add_task_module_option(report)
     report.add_argument("--compare-to", type=Path, default=None, metavar="FILE.csv",
                         help="reference numbers (factor,value,train,val,time) shown beside")
     report.set_defaults(handler=run_report)
@@ -97,6 +104,8 @@ def load_for_report(out_dir: Path, args: argparse.Namespace) -> StudyData:
 
 def run_report(args: argparse.Namespace) -> int:
     formats = formats_of(args.format)
+    for module in args.task_module:
+        load_task_module(module)
     data = load_for_report(args.dir, args)
     paths = write_report([data], args.dir, formats)
     print_written(paths, [data])

@@ -18,7 +18,6 @@ from hpstudy.cli.common import (
     check_data_dir,
     set_threads,
 )
-from hpstudy.tasks import load_task_module
 from hpstudy.errors import ConfigError, HPStudyError
 from hpstudy.report import FORMATS, read_reference_csv, write_report
 from hpstudy.study.final import RULES, final_choice
@@ -26,6 +25,7 @@ from hpstudy.study.reader import read_study
 from hpstudy.study.records import StudyData
 from hpstudy.study.spec import preset_names, preset_path
 from hpstudy.study.storage import Store, default_url
+from hpstudy.tasks import load_task_module
 from hpstudy.train import resolve_device
 
 QUICK_EPOCH_SCALE = {"usps-seed": 0.1, "houses-seed": 0.2}

@@ -1,8 +1,9 @@
 """Many workers and hard faults, through the real command line in subprocesses.
 
 Against PostgreSQL (marked `postgres`, see tests/conftest.py): three workers on one study, a
-worker killed with SIGKILL mid-training, a database restart mid-study. On a local SQLite file:
-four workers at once. Each test ends with every configuration trained exactly once, and no
+worker killed with SIGKILL mid-training, a database restart mid-study, processes opening a new
+database at once. On a local SQLite file: four workers at once, and a worker dying right after
+it claimed a training. Each test ends with every configuration trained exactly once, and no
 output or stored attribute holding the database password.
 """
 
@@ -13,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -25,10 +27,15 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from hpstudy.cli import main
+from hpstudy.study import queue
 from hpstudy.study.reader import STALE_MESSAGE
-from hpstudy.study.storage import Store, engine_url
+from hpstudy.study.runner import create_or_resume, prepare
+from hpstudy.study.spec import load_spec
+from hpstudy.study.storage import Store, default_url, engine_url
+from hpstudy.tasks import get_task
 
 HPSTUDY = [sys.executable, "-m", "hpstudy"]
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
 
 class Proc:
@@ -92,6 +99,13 @@ def study_file(folder: Path, name: str, widths: list[int], epochs: int) -> Path:
     return path
 
 
+def create(url: str, path: Path) -> Store:
+    """Create the study of the file `path` in `url` (as `hpstudy run` would), queue included."""
+    store = Store(url)
+    create_or_resume(store, prepare(load_spec(str(path)), get_task("houses"), False))
+    return store
+
+
 def trials_json(url: str, name: str, capsys: pytest.CaptureFixture[str], *extra: str
                 ) -> tuple[list[dict], str]:
     assert main(["trials", "--storage", url, "--study", name, "--format", "json", *extra]) == 0
@@ -109,23 +123,13 @@ def assert_trained_once(store: Store, name: str, expected: int) -> None:
     assert left == []
 
 
-def stored_text(url: str) -> str:
-    """Every row of every table of the database, as text."""
-    engine = sqlalchemy.create_engine(engine_url(url))
-    try:
-        with engine.connect() as connection:
-            tables = sqlalchemy.inspect(connection).get_table_names()
-            return "\n".join(str(connection.execute(sqlalchemy.text(f'SELECT * FROM "{t}"'))
-                                 .all()) for t in tables)
-    finally:
-        engine.dispose()
-
-
-def assert_secret_kept(password: str, url: str, *texts: str) -> None:
+def assert_secret_kept(postgres, *texts: str) -> None:
+    """The password is in no output and nowhere in the database."""
+    password = postgres.password
     assert password and len(password) >= 8
     for text in texts:
         assert password not in text
-    stored = stored_text(url)
+    stored = postgres.dump()
     assert "houses" in stored  # the dump holds the studies
     assert password not in stored
 
@@ -156,7 +160,7 @@ def test_three_workers_train_each_configuration_once(postgres, procs, capsys, tm
     done_by_workers = [int(w.err.read_text().split("worker finished: ")[1].split()[0])
                        for w in workers]
     assert sum(done_by_workers) >= 1  # the joined workers took part
-    assert_secret_kept(postgres.password, url, listing, run.text(),
+    assert_secret_kept(postgres, listing, run.text(),
                        *(w.text() for w in workers))
     store.close()
 
@@ -167,11 +171,10 @@ def test_killed_worker_training_is_retried(postgres, procs, capsys, tmp_path):
     failed and trained again by the other worker; the run exits 0."""
     name = f"kill-{uuid.uuid4().hex[:8]}"
     url = postgres.url
-    path = study_file(tmp_path, name, [16, 8, 24, 32, 12], epochs=30)
+    path = study_file(tmp_path, name, [16, 8, 24, 32, 12], epochs=20)
     env = {"HPSTUDY_HEARTBEAT_S": "1", "HPSTUDY_GRACE_S": "3"}
-    store = Store(url)
+    store = create(url, path)  # so that both workers start at once
     run = procs("run", str(path), "--storage", url, "--jobs", "1", label="run", env=env)
-    wait_until(lambda: store.exists(name), 60, "the study to be created")
     victim = procs("worker", "--storage", url, "--study", name, label="victim", env=env)
     wait_until(lambda: states(store, name)[TrialState.RUNNING] == 2, 90,
                "both workers to be training")
@@ -187,19 +190,19 @@ def test_killed_worker_training_is_retried(postgres, procs, capsys, tmp_path):
     retried = [r for r in attempts if r["params"] == failed[0]["params"]]
     assert [r["status"] for r in retried] == ["failed", "complete"]
     assert len(attempts) == 6
-    assert_secret_kept(postgres.password, url, listing, run.text(), victim.text())
+    assert_secret_kept(postgres, listing, run.text(), victim.text())
     store.close()
 
 
 @pytest.mark.postgres
 def test_database_restart_mid_study(postgres, procs, capsys, tmp_path):
     """The database goes down for 3 s mid-study: workers retry with backoff and finish."""
+    postgres.check_restartable()
     name = f"restart-{uuid.uuid4().hex[:8]}"
     url = postgres.url
     path = study_file(tmp_path, name, [16, 8, 24, 32, 12, 20, 28, 40], epochs=10)
-    store = Store(url)
+    store = create(url, path)
     run = procs("run", str(path), "--storage", url, "--jobs", "1", label="run")
-    wait_until(lambda: store.exists(name), 60, "the study to be created")
     worker = procs("worker", "--storage", url, "--study", name, label="worker")
     wait_until(lambda: states(store, name)[TrialState.COMPLETE] >= 1, 90,
                "a first finished training")
@@ -215,16 +218,17 @@ def test_database_restart_mid_study(postgres, procs, capsys, tmp_path):
     assert_trained_once(store, name, 8)
     rows, listing = trials_json(url, name, capsys, "--all")
     assert [r["status"] for r in rows] == ["complete"] * 8
-    assert_secret_kept(postgres.password, url, listing, outputs)
+    assert_secret_kept(postgres, listing, outputs)
     store.close()
 
 
 def test_four_workers_on_sqlite_never_lock(procs, capsys, tmp_path):
     """Four worker processes (and one joining) on one SQLite file: no 'database is locked',
-    each of the 48 one-epoch trainings completes once."""
+    each of the 16 one-epoch trainings completes once."""
     path = tmp_path / "grid.toml"
-    path.write_text('name = "grid"\ntask = "houses"\nstrategy = "grid"\n[defaults]\nepochs = 1\n'
-                    '[space]\nlayers = [1, 2, 3]\nwidth = [4, 8, 16, 32]\n'
+    path.write_text('name = "grid"\ntask = "houses"\nstrategy = "grid"\n'
+                    '[defaults]\nepochs = 1\nlayers = 1\nwidth = 4\n[space]\n'
+                    'layers = [1, 2]\nwidth = [4, 8]\n'
                     'activation = ["relu", "tanh", "sigmoid", "leaky_relu"]\n')
     out = tmp_path / "out"
     url = f"sqlite:///{out / 'study.db'}"
@@ -235,9 +239,68 @@ def test_four_workers_on_sqlite_never_lock(procs, capsys, tmp_path):
     joined = procs("worker", "--storage", url, "--study", "grid", label="joined")
     assert run.wait() == 0, run.text()
     assert joined.wait() == 0, joined.text()
-    assert_trained_once(store, "grid", 48)
+    assert_trained_once(store, "grid", 16)
     rows, listing = trials_json(url, "grid", capsys, "--all")
-    assert len(rows) == 48
+    assert len(rows) == 16
     for text in (run.text(), joined.text(), listing):
-        assert "locked" not in text and "Traceback" not in text
+        assert "is locked" not in text and "Traceback" not in text
     store.close()
+
+
+def test_claim_then_death_goes_stale_and_a_late_result_is_dropped(tmp_path, monkeypatch,
+                                                                   caplog):
+    """A worker that dies right after claiming (before its worker loop beats) still leaves a
+    stale trial that is failed and queued again; a worker that was only cut off past the grace
+    period and then records its result gets a warning, not a crash."""
+    monkeypatch.setenv("HPSTUDY_HEARTBEAT_S", "1")
+    monkeypatch.setenv("HPSTUDY_GRACE_S", "2")
+    store = Store(default_url(tmp_path))
+    spec = load_spec("houses-seed").with_overrides(None, 0.02)
+    study = create_or_resume(store, prepare(spec, get_task("houses"), False))
+    first = queue.waiting(study)[0]
+    assert queue.claim(store, study, first._trial_id)
+    time.sleep(3.5)
+    queue.fail_stale(store, study)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[first.number].state == TrialState.FAIL
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == first.number]
+    assert [t.state for t in retry] == [TrialState.WAITING]
+    assert retry[0].user_attrs["config_id"] == first.user_attrs["config_id"]
+    queue.record(store, study, first._trial_id, {"status": "complete", "val_metric": 0.5})
+    assert "given up as stale" in caplog.text
+    assert study._storage.get_trial(first._trial_id).state == TrialState.FAIL
+    store.close()
+
+
+@pytest.mark.postgres
+def test_processes_opening_a_new_database_at_once(postgres):
+    """Six processes (threads here) open a new, empty database at the same moment: all of them
+    get a working storage (creating the tables collides; the losers try again)."""
+    schema = f"fresh_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(engine_url(postgres.url))
+    with admin.begin() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    url = postgres.url + ("&" if "?" in postgres.url else "?") + \
+        f"options=-csearch_path%3D{schema}"
+    barrier, errors = threading.Barrier(6), []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            store = Store(url)
+            assert not store.exists("nothing")
+            store.close()
+        except Exception as exc:  # reported below
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert errors == []
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

@@ -33,7 +33,7 @@ from hpstudy.study import runner
 from hpstudy.study.reader import latest_attempts, read_study
 from hpstudy.study.records import TrainingRecord
 from hpstudy.study.spec import load_spec, preset_names
-from hpstudy.study.storage import Store, default_url, redact
+from hpstudy.study.storage import Store, default_url, redact, sqlite_path
 from hpstudy.study.worker import WorkerOptions, run_worker
 from hpstudy.train import DEFAULT_CHANCE_PATIENCE, resolve_device
 
@@ -53,7 +53,8 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--epoch-scale", type=float, default=None,
                      help="multiply every configuration's epochs (max(1, round(epochs * F)))")
     run.add_argument("--repeats", type=int, default=None, help="seeds per configuration")
-    run.add_argument("--yes", action="store_true", help="run a grid of more than 1,000 trainings")
+    run.add_argument("--yes", action="store_true",
+                     help="run a study of more than 1,000 trainings")
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.set_defaults(handler=run_run)
 
@@ -122,11 +123,15 @@ def run_run(args: argparse.Namespace) -> int:
     url = args.storage or default_url(out)
     options = worker_options(args, url, spec.name, deadline)
     task.load_splits(task.make_config(prepared.base), options.data_dir)  # fail early on data
+    if args.storage is None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"Cannot create the output directory {str(out)!r}: "
+                              f"{exc.strerror}.") from exc
     console = Console(stderr=True, quiet=args.quiet)
     console.print(f"study {spec.name}: {spec.strategy} on {task.name}, {prepared.total} "
                   f"trainings, {args.jobs} worker(s); storage {redact(url)}", highlight=False)
-    if args.storage is None:
-        out.mkdir(parents=True, exist_ok=True)
     store = Store(url)
     study = runner.create_or_resume(store, prepared)
     with study_progress(console, task.direction) as show:
@@ -171,10 +176,18 @@ def summarize(console: Console, records: list[TrainingRecord], direction: str,
 
 
 def run_worker_cmd(args: argparse.Namespace) -> int:
+    require_database(args.storage)
     options = worker_options(args, args.storage, args.study, None)
     done = run_worker(options)
     Console(stderr=True).print(f"worker finished: {done} training(s) done", highlight=False)
     return 0
+
+
+def require_database(url: str) -> None:
+    """Commands that only read or join a study do not create a missing SQLite file."""
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"No study database at {str(path)!r}.")
 
 
 def open_target(args: argparse.Namespace) -> tuple[Store, str]:
@@ -187,6 +200,7 @@ def open_target(args: argparse.Namespace) -> tuple[Store, str]:
         url = default_url(args.dir)
     else:
         raise ConfigError("Give a study directory, or --storage URL with --study NAME.")
+    require_database(url)
     store = Store(url)
     names = store.retry(lambda: listing.study_names(store), locked=False)
     name = args.study or (names[0] if len(names) == 1 else None)

@@ -41,6 +41,7 @@ GRACE_PERIOD_S = 20  # a training without heartbeat this long is failed and queu
 HEARTBEAT_ENV, GRACE_ENV = "HPSTUDY_HEARTBEAT_S", "HPSTUDY_GRACE_S"
 MAX_RETRIES_OF_STALE = 3
 RETRY_DEADLINE_S = 300.0  # how long a worker keeps retrying an unreachable database
+SCHEMA_ATTEMPTS = 5  # tries to open a new database that other processes create at once
 DB_FILE = "study.db"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -87,7 +88,7 @@ def _quote_at_signs(url: str) -> str:
     then shows in error messages."""
     head, sep, rest = url.partition("://")
     end = rest.split("?", 1)[0].rfind("@")
-    if not sep or end < 0:
+    if not sep or end < 0 or rest.startswith("/"):  # no user info (a file path)
         return url
     return f"{head}://{rest[:end].replace('@', '%40')}{rest[end:]}"
 
@@ -134,12 +135,7 @@ class Store:
                                   f"{exc}") from exc
             engine_kwargs = {"connect_args": {"timeout": 120}}
         try:
-            self.storage = self.retry(lambda: RDBStorage(
-                target, engine_kwargs=engine_kwargs, heartbeat_interval=self.heartbeat_interval,
-                grace_period=self.grace_period,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    MAX_RETRIES_OF_STALE),
-            ), locked=True)
+            self.storage = self._open(target, engine_kwargs)
         except ImportError as exc:
             raise ConfigError(f"Cannot open {redact(url)}: no driver for this database "
                               f"({redact(str(exc))}); for PostgreSQL: pip install "
@@ -147,6 +143,25 @@ class Store:
         except sqlalchemy.exc.ArgumentError as exc:
             raise ConfigError(f"The storage URL {redact(url)!r} names no known database: "
                               f"{redact(str(exc))}") from exc
+
+    def _open(self, target: str, engine_kwargs: dict[str, Any]) -> RDBStorage:
+        """Optuna's storage. Opening creates the tables of a new database; processes that do
+        so at the same moment collide (a duplicate type or table), and the losers try again."""
+        attempt = 1
+        while True:
+            try:
+                return self.retry(lambda: RDBStorage(
+                    target, engine_kwargs=engine_kwargs,
+                    heartbeat_interval=self.heartbeat_interval, grace_period=self.grace_period,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                        MAX_RETRIES_OF_STALE),
+                ), locked=True)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+                if attempt == SCHEMA_ATTEMPTS:
+                    raise HPStudyError(f"Cannot create the study tables in {redact(self.url)}: "
+                                       f"{redact(str(exc).splitlines()[0])}") from exc
+                attempt += 1
+                time.sleep(0.1 + random.random() / 2)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

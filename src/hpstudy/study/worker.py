@@ -66,7 +66,8 @@ def environment(options: WorkerOptions) -> dict[str, Any]:
 def cost(trial: optuna.trial.FrozenTrial) -> float:
     """A rough size of a queued training, to start the longest first."""
     params = trial.user_attrs.get("params") or {}
-    return float(params.get("epochs", 0)) / float(params.get("batch_size", 1))
+    size = float(params.get("width", 1)) * float(params.get("layers", 1))
+    return float(params.get("epochs", 0)) * size / float(params.get("batch_size", 1)) ** 0.5
 
 
 def share_key(task: Task, cfg: TrainConfig) -> Hashable:
@@ -183,8 +184,9 @@ class Worker:
         except BaseException:
             queue.release(self.store, self.study, ids)
             raise
+        shared = len(group) if batched.group_key(self.task, group[0].cfg) is not None else 1
         for item, result in zip(group, results, strict=True):
-            attr = self.result_attr(result, len(group))
+            attr = self.result_attr(result, shared)
             queue.record(self.store, self.study, item.trial_id, attr)
         heartbeat.hold([])
         return len(ids)

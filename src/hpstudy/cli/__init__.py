@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -21,15 +22,27 @@ class OneLineParser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from hpstudy.cli import report_cmd, study_cmd, train_cmd
+# Which module defines each command: only the one asked for is imported, so that a quick
+# command does not pay for the imports of the others (plotting, databases).
+COMMAND_MODULES = {
+    "train": "train_cmd", "tasks": "train_cmd",
+    "presets": "study_cmd", "run": "study_cmd", "worker": "study_cmd",
+    "status": "study_cmd", "trials": "study_cmd",
+    "report": "report_cmd", "reproduce": "report_cmd", "dashboard": "report_cmd",
+}
 
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argument parser; with `argv`, only the asked-for command's module is loaded."""
     parser = OneLineParser(prog="hpstudy", description="Hyperparameter studies of PyTorch models.")
     parser.add_argument("--version", action="version", version=f"hpstudy {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for module in (train_cmd, study_cmd, report_cmd):
-        module.add_commands(commands)
+    asked = next((arg for arg in argv if not arg.startswith("-")), None)
+    needed = [COMMAND_MODULES[asked]] if asked in COMMAND_MODULES else \
+        list(dict.fromkeys(COMMAND_MODULES.values()))
+    for name in needed:
+        importlib.import_module(f"hpstudy.cli.{name}").add_commands(commands)
     return parser
 
 
@@ -42,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        args = build_parser().parse_args(args_list)
+        args = build_parser(args_list).parse_args(args_list)
         code: int = args.handler(args)
         return code
     except HPStudyError as exc:

@@ -1,0 +1,227 @@
+"""Benchmarks: hpstudy against textbook PyTorch (`bench/reference.py`), same configurations,
+same machine, one invocation; each side runs as its own process, timed from start to exit.
+
+    python bench/run.py [--quick] [--out bench/results.md]
+
+(a) one training of each task's default configuration (and usps with epochs=5):
+    `hpstudy train TASK --json` against `reference.py train TASK`, alternating, median of 3.
+(b) the houses-seed study, 5 seeds, --epoch-scale 0.2: `hpstudy run` against every
+    configuration x seed trained one after another (hpstudy before and after the reference).
+(c) the usps-seed study, --epoch-scale 0.2, likewise.
+(d) stacked step times of houses MLPs (`bench/steps.py`), in this process.
+
+`--quick` runs (a) without the 30-epoch usps default, a smaller (b) (2 seeds, --epoch-scale 0.1),
+no (c) and a short (d). Results are printed and written as markdown to `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import hpstudy
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import steps  # noqa: E402
+
+
+@dataclass
+class Comparison:
+    """Wall times (s) of both sides of one benchmark and what each reported."""
+
+    name: str
+    target: float  # the speed-up hpstudy should reach
+    ours: list[float] = field(default_factory=list)
+    reference: list[float] = field(default_factory=list)
+    ours_train_s: list[float] = field(default_factory=list)
+    reference_train_s: list[float] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.reference) / statistics.median(self.ours)
+
+    def row(self) -> str:
+        train = ""
+        if self.ours_train_s and self.reference_train_s:
+            train = (f"{statistics.median(self.reference_train_s):.2f} / "
+                     f"{statistics.median(self.ours_train_s):.2f}")
+        verdict = "yes" if self.ratio >= self.target else "**no**"
+        runs = f"{len(self.reference)}/{len(self.ours)}"
+        return (f"| {self.name} | {runs} | {statistics.median(self.reference):.2f} | "
+                f"{statistics.median(self.ours):.2f} | **{self.ratio:.2f}x** | "
+                f">= {self.target:g}x: {verdict} | {train} | {self.note} |")
+
+
+HEADER = ("| benchmark | runs ref/hpstudy | reference wall (s) | hpstudy wall (s) | speed-up | "
+          "target | train loop s, ref / hpstudy | note |\n|---|---:|---:|---:|---:|---|---:|---|")
+
+
+def run_process(command: list[str], env: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    """Wall seconds of one process and the JSON object on its last stdout line (if any)."""
+    started = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
+                          check=False)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}): "
+                           f"{proc.stderr.strip()[-2000:]}")
+    lines = proc.stdout.strip().splitlines()
+    return wall, json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+
+
+def hpstudy_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hpstudy", *args]
+
+
+def reference_command(*args: str) -> list[str]:
+    return [sys.executable, str(BENCH / "reference.py"), *args]
+
+
+def compare_training(task: str, overrides: list[str], target: float, repeats: int,
+                     env: dict[str, str]) -> Comparison:
+    """(a): one training, reference and hpstudy alternating."""
+    sets = [arg for item in overrides for arg in ("--set", item)]
+    label = f"train {task}" + "".join(f" {item}" for item in overrides)
+    result = Comparison(label, target)
+    for _ in range(repeats):
+        wall, out = run_process(reference_command("train", task, *sets), env)
+        result.reference.append(wall)
+        result.reference_train_s.append(out["train_time_s"])
+        wall, out = run_process(hpstudy_command("train", task, *sets, "--json"), env)
+        result.ours.append(wall)
+        result.ours_train_s.append(out["train_time_s"])
+        print(f"  {label}: reference {result.reference[-1]:.2f} s, "
+              f"hpstudy {result.ours[-1]:.2f} s", flush=True)
+    return result
+
+
+def study_available(env: dict[str, str]) -> bool:
+    proc = subprocess.run(hpstudy_command("run", "--help"), capture_output=True, env=env,
+                          cwd=ROOT, check=False)
+    return proc.returncode == 0
+
+
+def compare_study(name: str, repeats: int, scale: float, target: float, rounds: int,
+                  env: dict[str, str]) -> Comparison:
+    """(b), (c): a whole study; hpstudy runs before and after the reference when rounds > 1
+    (it is short), so that both see similar machine load."""
+    label = f"study {name} --repeats {repeats} --epoch-scale {scale:g}"
+    result = Comparison(label, target)
+    for round_ in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="hpstudy-bench-") as out:
+            wall, _ = run_process(hpstudy_command(
+                "run", name, "--repeats", str(repeats), "--epoch-scale", str(scale),
+                "--out", str(Path(out) / name), "--quiet"), env)
+        result.ours.append(wall)
+        print(f"  {label}: hpstudy {wall:.1f} s", flush=True)
+        if round_ == 0:
+            wall, found = run_process(reference_command(
+                "study", name, "--repeats", str(repeats), "--epoch-scale", str(scale)), env)
+            result.reference.append(wall)
+            result.reference_train_s.append(found["train_time_s"])
+            result.note = f"{found['trainings']} trainings (list from {found['source']})"
+            print(f"  {label}: reference {wall:.1f} s ({result.note})", flush=True)
+    return result
+
+
+def machine() -> list[str]:
+    cpu = platform.processor() or "?"
+    try:
+        names = [line.split(":", 1)[1].strip() for line in
+                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return [f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
+            f"- cpus: {os.cpu_count()} ({cpu})", f"- platform: {platform.platform()}",
+            f"- python {platform.python_version()}, torch {torch.__version__}, "
+            f"hpstudy {hpstudy.__version__}",
+            f"- torch threads: reference {torch.get_num_threads()} (torch default), "
+            "hpstudy 1 per process (its default)"]
+
+
+def load_line(when: str) -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    busy = load > 0.5 * (os.cpu_count() or 1)
+    warning = (" (busy: other work shares the CPUs; the reference, on torch's default threads, "
+               "suffers most, so ratios are less reliable)") if busy else ""
+    return f"- 1-minute load average {when}: {load:.2f}{warning}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="hpstudy against textbook PyTorch")
+    parser.add_argument("--quick", action="store_true", help="a reduced run (about 2 minutes)")
+    parser.add_argument("--out", type=Path, default=BENCH / "results.md")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    data = ROOT.parent / "shared" / "data"
+    if "HPSTUDY_DATA_DIR" not in env and data.is_dir():
+        env["HPSTUDY_DATA_DIR"] = str(data)
+    info = machine() + [load_line("at start")]
+    print("\n".join(info), flush=True)
+    comparisons, notes = [], []
+    print("(a) single trainings", flush=True)
+    cases = [("usps", ["epochs=5"], 1.3), ("houses", [], 1.0)]
+    if not args.quick:
+        cases.insert(1, ("usps", [], 1.0))
+    for task, overrides, target in cases:
+        comparisons.append(compare_training(task, overrides, target, 3, env))
+    studies = [("houses-seed", 2, 0.1, 20.0)] if args.quick else [
+        ("houses-seed", 5, 0.2, 20.0), ("usps-seed", 1, 0.2, 3.0)]
+    if study_available(env):
+        print("(b), (c) whole studies", flush=True)
+        for name, repeats, scale, target in studies:
+            comparisons.append(compare_study(name, repeats, scale, target,
+                                             1 if args.quick else 2, env))
+    else:
+        notes.append("(b), (c) skipped: `hpstudy run` is not available in this checkout.")
+        print(notes[-1], flush=True)
+    print("(d) stacked step times", flush=True)
+    step_rows = steps.measure_steps([1, 5, 32] if args.quick else [1, 5, 32, 128],
+                                    epochs=3, repeats=3 if args.quick else 5)
+    solo_rows = steps.measure_solo_optimizers(epochs=3, repeats=3 if args.quick else 5)
+    info.append(load_line("at the end"))
+    report = render(info, comparisons, notes, step_rows + solo_rows, args.quick)
+    args.out.write_text(report)
+    print(report)
+    return 0
+
+
+def render(info: list[str], comparisons: list[Comparison], notes: list[str],
+           step_rows: list[dict[str, Any]], quick: bool) -> str:
+    lines = ["# hpstudy benchmarks" + (" (quick)" if quick else ""), "",
+             "Written by `python bench/run.py" + (" --quick" if quick else "") + "`. Each side "
+             "is a separate process timed from start to exit (imports and data loading "
+             "included); speed-up = reference median / hpstudy median.", "", *info, "",
+             HEADER, *(c.row() for c in comparisons), ""]
+    lines += [f"- {note}" for note in notes] + ([""] if notes else [])
+    lines += ["## Stacked houses MLPs (`bench/steps.py`, one thread)", "",
+              "Default houses architecture (3x16, batch 32). Solo: `hpstudy.train.Trainer`; "
+              "stacked: `hpstudy.batched.train_group` with K seeds, step time = the group's "
+              "step wall time per optimizer step.", "",
+              *steps.format_rows([r for r in step_rows if "models" in r]), "",
+              "Solo trainer, default houses configuration: torch.optim's default optimizer "
+              "against `hpstudy.train.make_optimizer` (fused kernels).", "",
+              *steps.format_solo_rows([r for r in step_rows if "optimizer" in r]), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

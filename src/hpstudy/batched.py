@@ -1,0 +1,431 @@
+"""Train several MLP trials at once, as one stack of models.
+
+Trainings of an MLP task (`houses`: a `Sequential` of `Linear` layers and activations) that
+share the task, the architecture (`layers`, `width`, `activation`, `loss`), the data (the task's
+`data_key`) and the batch size train together (`group_key` says which); they may differ in
+seed, lr, optimizer, weight_decay and epochs.
+
+Per layer, weights (models, in, out) and biases (models, 1, out); a layer is `torch.baddbmm`
+over the model dimension, and the backward pass calls the kernels autograd would. The loss
+gradient comes from autograd on the task's loss of the stacked outputs (the mean of the models'
+losses) times the number of models, so each model gets its solo gradient (houses' mse calls
+the same kernels directly). Updates follow torch.optim: its fused kernel per block of rows that
+share (optimizer, lr, weight_decay) when there are few blocks, else one update with an lr and a
+weight-decay column (always for rmsprop, which has no fused kernel).
+
+Each training starts from `task.build_model` after `torch.manual_seed(seed)`, shuffles with its
+own `torch.Generator().manual_seed(seed)` (one `randperm` per epoch) and follows
+`train_at_epochs`: results at each requested epoch, "diverged" on a non-finite training loss or
+`chance_patience` epochs at chance level; results equal `train()`'s within float rounding.
+Configurations that differ only in `epochs` are one training measured at each of them. A
+training leaves the stack after its last requested epoch or when it stops early.
+
+Time: `train_time_s` is a training's share of the stack's step time. Each epoch's wall time
+(gathering the shuffled batches, forward, backward, updates and mean losses of every model) is
+divided by the number of models that ran in it; a training sums its shares over its epochs, so
+a group's shares add up to its step time. Evaluation after each epoch is not counted, as in
+`train()`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from hpstudy.config import TrainConfig
+from hpstudy.tasks.base import Splits, Task
+from hpstudy.tasks.houses import HousesTask
+from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult, at_chance, chance_level
+
+_clock = time.perf_counter  # the step timer (tests replace it)
+
+Tensor = torch.Tensor
+Forward = Callable[[Tensor], Tensor]
+Backward = Callable[[Tensor, Tensor, Tensor], Tensor]  # (grad of output, input, output)
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
+RMSPROP_ALPHA, RMSPROP_EPS = 0.99, 1e-8
+SGD_MOMENTUM = 0.9
+FUSED_OPTIMIZERS = ("adam", "adamw", "sgd")  # torch has fused CPU/CUDA kernels for these
+MAX_FUSED_BLOCKS = 4  # more distinct (lr, weight_decay) pairs: one vectorized update instead
+
+
+def group_key(task: Task, cfg: TrainConfig) -> Hashable | None:
+    """Configs with equal non-None keys can be trained together by train_group; None = not
+    vectorizable (e.g. the CNN task: train solo)."""
+    if not isinstance(task, HousesTask) or type(task).build_model is not HousesTask.build_model:
+        return None
+    return (task.name, task.data_key(cfg), cfg.layers, cfg.width, cfg.activation, cfg.loss,
+            cfg.batch_size)
+
+
+def activation_functions(module: nn.Module) -> tuple[Forward, Backward] | None:
+    """Forward and backward of an elementwise activation module, the backward being the kernel
+    autograd uses; None for any other module (subclasses included)."""
+    aten = torch.ops.aten
+    if type(module) not in (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.ELU, nn.SiLU):
+        return None
+    if isinstance(module, nn.ReLU):
+        return torch.relu, lambda g, z, h: aten.threshold_backward(g, h, 0)
+    if isinstance(module, nn.Sigmoid):
+        return torch.sigmoid, lambda g, z, h: aten.sigmoid_backward(g, h)
+    if isinstance(module, nn.Tanh):
+        return torch.tanh, lambda g, z, h: aten.tanh_backward(g, h)
+    if isinstance(module, nn.LeakyReLU):
+        slope = module.negative_slope
+        return (lambda z: functional.leaky_relu(z, slope),
+                lambda g, z, h: aten.leaky_relu_backward(g, z, slope, False))
+    if isinstance(module, nn.GELU):
+        approx = module.approximate
+        return (lambda z: functional.gelu(z, approximate=approx),
+                lambda g, z, h: aten.gelu_backward(g, z, approximate=approx))
+    if isinstance(module, nn.ELU):
+        alpha = module.alpha
+        return (lambda z: functional.elu(z, alpha),
+                lambda g, z, h: aten.elu_backward(g, alpha, 1, 1, False, z))
+    return functional.silu, lambda g, z, h: aten.silu_backward(g, z)
+
+
+@dataclass(frozen=True)
+class Mlp:
+    """The shape of a Sequential MLP: layer sizes and one activation between layers."""
+
+    sizes: tuple[int, ...]  # input, hidden..., output
+    forward: Forward
+    backward: Backward
+
+
+def mlp_of(model: nn.Module) -> tuple[Mlp, list[nn.Linear]]:
+    """The shape and the Linear layers of `model`; ValueError unless it is Linear, activation,
+    ..., Linear with one activation type."""
+    modules = list(model.children()) if isinstance(model, nn.Sequential) else []
+    linears = [m for m in modules[0::2] if type(m) is nn.Linear and m.bias is not None]
+    functions = [activation_functions(m) for m in modules[1::2]]
+    kinds = {repr(m) for m in modules[1::2]}  # one type, with the same settings
+    if (len(modules) < 3 or len(modules) % 2 == 0 or len(linears) != len(modules[0::2])
+            or len(kinds) != 1 or functions[0] is None):
+        raise ValueError("Only a Sequential of Linear layers with one activation between them "
+                         f"can be stacked; got {model!r}.")
+    sizes = (linears[0].in_features, *(m.out_features for m in linears))
+    return Mlp(sizes, *functions[0]), linears
+
+
+def stacked_parameters(models: Sequence[Sequence[nn.Linear]], device: str) -> list[Tensor]:
+    """Per layer, the models' transposed weights (models, in, out), then their biases
+    (models, 1, out)."""
+    params = []
+    for layers in zip(*models, strict=True):
+        params.append(torch.stack([layer.weight.detach().t() for layer in layers]))
+        params.append(torch.stack([layer.bias.detach()[None] for layer in layers]))
+    return [p.to(device).contiguous() for p in params]
+
+
+def stacked_forward(mlp: Mlp, params: Sequence[Tensor], x: Tensor
+                    ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """Outputs (models, batch, out) of every model, with each layer's input and pre-activation."""
+    inputs, pre = [x], []
+    for i in range(0, len(params) - 2, 2):
+        pre.append(torch.baddbmm(params[i + 1], inputs[-1], params[i]))
+        inputs.append(mlp.forward(pre[-1]))
+    return torch.baddbmm(params[-1], inputs[-1], params[-2]), inputs, pre
+
+
+def stacked_backward(mlp: Mlp, transposed: Sequence[Tensor], grad: Tensor,
+                     inputs: list[Tensor], pre: list[Tensor]) -> list[Tensor]:
+    """Gradients of the parameters (in their order) from the gradient of the outputs;
+    `transposed` holds each layer's weights as (models, out, in)."""
+    grads: list[Tensor] = []
+    for i in range(len(transposed) - 1, -1, -1):
+        grads += [grad.sum(1, keepdim=True), torch.bmm(inputs[i].transpose(1, 2), grad)]
+        if i:
+            grad = mlp.backward(torch.bmm(grad, transposed[i]), pre[i - 1], inputs[i])
+    return grads[::-1]
+
+
+@dataclass
+class Run:
+    """One training of the stack: a config measured at one or more epochs."""
+
+    cfg: TrainConfig  # with the largest requested epochs
+    wanted: list[int]
+    shuffle: torch.Generator
+    chance: float | None
+    curves: dict[str, list[float]] = field(
+        default_factory=lambda: {"train_loss": [], "val_loss": [], "val_metric": []})
+    results: dict[int, TrialResult] = field(default_factory=dict)
+    train_time_s: float = 0.0
+    epochs_run: int = 0
+    stuck: int = 0
+    done: bool = False
+
+
+@dataclass
+class Block:
+    """Contiguous rows of the stack that one optimizer updates together: with one lr and weight
+    decay by torch's fused kernel (floats), or with a column per model (double tensors)."""
+
+    kind: str
+    rows: slice
+    lr: float | Tensor
+    decay: float | Tensor
+
+
+class Stack:
+    """Parameters and optimizer state of the models still training, one row per model; rows
+    are ordered by (optimizer, lr, weight_decay) so that each block is contiguous."""
+
+    def __init__(self, mlp: Mlp, params: list[Tensor], cfgs: Sequence[TrainConfig]):
+        self.mlp, self.params, self.cfgs = mlp, params, list(cfgs)
+        self.first = [torch.zeros_like(p) for p in params]  # adam: mean; rmsprop: square mean;
+        self.second = [torch.zeros_like(p) for p in params]  # sgd: momentum; adam: square mean
+        self.steps = 0
+        self.step_count = torch.zeros((), device=params[0].device)  # the fused kernels read it
+        self._derive()
+
+    def _derive(self) -> None:
+        """Views and blocks that follow the current rows."""
+        self.transposed = [weight.transpose(1, 2) for weight in self.params[0::2]]
+        self.blocks = [(b, [p[b.rows] for p in self.params], [f[b.rows] for f in self.first],
+                        [s[b.rows] for s in self.second])
+                       for b in optimizer_blocks(self.cfgs, self.params[0].device)]
+
+    def keep(self, rows: list[int]) -> None:
+        """Drop every model not in `rows`."""
+        index = torch.tensor(rows, device=self.params[0].device)
+        self.params, self.first, self.second = ([t.index_select(0, index) for t in ts]
+                                                for ts in (self.params, self.first, self.second))
+        self.cfgs = [self.cfgs[i] for i in rows]
+        self._derive()
+
+    def update(self, grads: list[Tensor]) -> None:
+        """One optimizer step of every model."""
+        self.steps += 1
+        self.step_count.fill_(self.steps)
+        for block, params, first, second in self.blocks:
+            g = [grad[block.rows] for grad in grads] if len(self.blocks) > 1 else grads
+            if isinstance(block.lr, float) and isinstance(block.decay, float):
+                self._fused(block.kind, params, g, first, second, block.lr, block.decay)
+            elif isinstance(block.lr, Tensor) and isinstance(block.decay, Tensor):
+                self._columns(block.kind, params, g, first, second, block.lr, block.decay)
+
+    def _fused(self, kind: str, params: list[Tensor], grads: list[Tensor], first: list[Tensor],
+               second: list[Tensor], lr: float, decay: float) -> None:
+        """torch.optim's fused update of rows sharing lr and weight decay."""
+        if kind == "sgd":
+            torch._fused_sgd_(params, grads, first, weight_decay=decay, momentum=SGD_MOMENTUM,
+                              lr=lr, dampening=0.0, nesterov=False, maximize=False,
+                              is_first_step=self.steps == 1)
+            return
+        fused = torch._fused_adamw_ if kind == "adamw" else torch._fused_adam_
+        fused(params, grads, first, second, [], [self.step_count] * len(params), lr=lr,
+              beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], weight_decay=decay, eps=ADAM_EPS,
+              amsgrad=False, maximize=False)
+
+    def _columns(self, kind: str, params: list[Tensor], grads: list[Tensor], first: list[Tensor],
+                 second: list[Tensor], lr: Tensor, decay: Tensor) -> None:
+        """torch.optim's update rules with one lr and decay column per row."""
+        dtype, count = params[0].dtype, len(params)
+        if kind == "adamw":
+            torch._foreach_mul_(params, [(1 - lr * decay).to(dtype)] * count)
+        elif bool(decay.any()):
+            decayed = torch._foreach_mul(params, [decay.to(dtype)] * count)
+            grads = list(torch._foreach_add(grads, decayed))
+        base: Sequence[Tensor] = first
+        if kind == "sgd":
+            torch._foreach_mul_(first, SGD_MOMENTUM)
+            torch._foreach_add_(first, grads)
+        elif kind == "rmsprop":
+            torch._foreach_mul_(first, RMSPROP_ALPHA)
+            torch._foreach_addcmul_(first, grads, grads, 1 - RMSPROP_ALPHA)
+            base = torch._foreach_div(grads, torch._foreach_add(torch._foreach_sqrt(first),
+                                                                RMSPROP_EPS))
+        else:  # torch's fused adam step of lr -1 on zeros gives the update; scaled per row
+            base = [torch.zeros_like(p) for p in params]
+            torch._fused_adam_(base, grads, first, second, [], [self.step_count] * count, lr=-1.0,
+                               beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], weight_decay=0.0,
+                               eps=ADAM_EPS, amsgrad=False, maximize=False)
+        torch._foreach_sub_(params, torch._foreach_mul(list(base), [lr.to(dtype)] * count))
+
+
+def optimizer_blocks(cfgs: Sequence[TrainConfig], device: torch.device) -> list[Block]:
+    """Per optimizer (rows sorted by optimizer, lr, decay): one fused block per (lr, decay) when
+    there are few, else one block with per-row columns."""
+    blocks, start = [], 0
+    for kind, group in itertools.groupby(cfgs, key=lambda cfg: cfg.optimizer):
+        values = [(cfg.lr, cfg.weight_decay) for cfg in group]
+        distinct = list(dict.fromkeys(values))
+        if kind in FUSED_OPTIMIZERS and len(distinct) <= MAX_FUSED_BLOCKS:
+            for lr, decay in distinct:
+                first = start + values.index((lr, decay))
+                rows = slice(first, first + values.count((lr, decay)))
+                blocks.append(Block(kind, rows, lr, decay))
+        else:
+            columns = torch.tensor(values, dtype=torch.float64, device=device)[:, :, None, None]
+            rows = slice(start, start + len(values))
+            blocks.append(Block(kind, rows, columns[:, 0], columns[:, 1]))
+        start += len(values)
+    return blocks
+
+
+class GroupTraining:
+    """The epoch loop of a stack: trains, measures every epoch, records requested epochs and
+    drops the trainings that are done."""
+
+    def __init__(self, task: Task, splits: Splits, runs: list[Run], stack: Stack,
+                 chance_patience: int):
+        self.task, self.splits, self.stack = task, splits, stack
+        self.active = list(runs)  # row i of the stack trains active[i]
+        self.cfg = runs[0].cfg  # the loss settings all runs share
+        self.chance_patience = chance_patience
+        self.plain_mse = type(task).loss is HousesTask.loss and self.cfg.loss == "mse"
+
+    def run(self) -> None:
+        """Train until every run is done."""
+        epoch = 0
+        while self.active:
+            epoch += 1
+            losses = self.train_epoch()
+            val_out = self.outputs(self.splits.x_val, self.stack.params)
+            for row, run in enumerate(self.active):
+                self.record(run, row, epoch, losses[row], val_out[row])
+            keep = [row for row, run in enumerate(self.active) if not run.done]
+            if len(keep) < len(self.active):
+                self.active = [self.active[row] for row in keep]
+                if keep:
+                    self.stack.keep(keep)
+
+    def train_epoch(self) -> list[float]:
+        """One pass of every model over its own shuffle of the training split; returns each
+        model's mean batch loss."""
+        x_all, y_all = self.splits.x_train, self.splits.y_train
+        size, stack = self.cfg.batch_size, self.stack
+        orders = torch.stack([torch.randperm(len(x_all), generator=run.shuffle)
+                              for run in self.active]).to(x_all.device)
+        started = _clock()
+        x, y = x_all[orders], y_all[orders]
+        outputs = x.new_empty(len(self.active), len(x_all), stack.mlp.sizes[-1])
+        for start in range(0, len(x_all), size):
+            out, inputs, pre = stacked_forward(stack.mlp, stack.params, x[:, start : start + size])
+            outputs[:, start : start + size] = out
+            grad = self.loss_gradient(out, y[:, start : start + size])
+            stack.update(stacked_backward(stack.mlp, stack.transposed, grad, inputs, pre))
+        losses = [float(self.task.loss(run.cfg, outputs[row], y[row]))
+                  for row, run in enumerate(self.active)]
+        share = (_clock() - started) / len(self.active)
+        for run in self.active:
+            run.train_time_s += share
+            run.epochs_run += 1
+        return losses
+
+    def loss_gradient(self, out: Tensor, target: Tensor) -> Tensor:
+        """Gradient of the sum of the models' losses with respect to their outputs."""
+        if self.plain_mse:  # the kernels of mse_loss's backward, without autograd's overhead
+            return torch.sub(out, target).mul_(2.0 / out[0].numel())
+        leaf = out.detach().requires_grad_()
+        with torch.enable_grad():
+            loss = self.task.loss(self.cfg, leaf, target) * len(out)
+        (grad,) = torch.autograd.grad(loss, leaf)
+        return grad
+
+    def outputs(self, x: Tensor, params: list[Tensor]) -> Tensor:
+        """Every model's outputs (models, examples, out) on a whole split."""
+        return stacked_forward(self.stack.mlp, params, x.expand(len(params[0]), -1, -1))[0]
+
+    def record(self, run: Run, row: int, epoch: int, train_loss: float, val_out: Tensor) -> None:
+        """The epoch's curves, the early-stop rules of `train_at_epochs` and requested results."""
+        task, cfg, y_val = self.task, run.cfg, self.splits.y_val
+        val_metric = task.metric(cfg, val_out, y_val, self.splits)
+        for name, value in (("train_loss", train_loss),
+                            ("val_loss", float(task.loss(cfg, val_out, y_val))),
+                            ("val_metric", val_metric)):
+            run.curves[name].append(value)
+        run.stuck = run.stuck + 1 if at_chance(task, val_metric, run.chance) else 0
+        reason = ""
+        if not math.isfinite(train_loss):
+            reason = f"non-finite training loss at epoch {epoch}"
+        elif self.chance_patience and run.stuck >= self.chance_patience:
+            reason = f"validation metric at chance level ({val_metric:.4g}) for {run.stuck} epochs"
+        if reason:
+            stopped = self.snapshot(run, row, "diverged", reason)
+            run.results |= {e: stopped for e in run.wanted if e not in run.results}
+            run.done = True
+        elif epoch in run.wanted:
+            run.results[epoch] = self.snapshot(run, row, "ok")
+            run.done = epoch == run.wanted[-1]
+
+    def snapshot(self, run: Run, row: int, status: str, reason: str = "") -> TrialResult:
+        """Measure one model as it is now on the train and validation splits."""
+        task, cfg, splits = self.task, run.cfg, self.splits
+        params = [p[row : row + 1] for p in self.stack.params]
+        measured: dict[str, float] = {}
+        extra: dict[str, float] = {}
+        for name, x, y in (("train", splits.x_train, splits.y_train),
+                           ("val", splits.x_val, splits.y_val)):
+            out = self.outputs(x, params)[0]
+            measured[f"{name}_loss"] = float(task.loss(cfg, out, y))
+            measured[f"{name}_metric"] = task.metric(cfg, out, y, splits)
+            extra |= {f"{name}_{k}": v for k, v in task.extra_metrics(cfg, out, y, splits).items()}
+        return TrialResult(
+            params=task.params_of(cfg), status=status, epochs_run=run.epochs_run,
+            train_time_s=run.train_time_s,
+            curves={name: list(values) for name, values in run.curves.items()},
+            extra=extra, reason=reason, **measured,
+        )
+
+
+def train_group(
+    task: Task,
+    cfgs: Sequence[TrainConfig],
+    splits: Splits,
+    *,
+    device: str = "cpu",
+    chance_patience: int = DEFAULT_CHANCE_PATIENCE,
+) -> list[TrialResult]:
+    """One TrialResult per cfg, in order, equal (within float tolerance) to
+    train(task, cfg, splits)."""
+    if not cfgs:
+        return []
+    keys = {group_key(task, cfg) for cfg in cfgs}
+    if None in keys or len(keys) > 1:
+        raise ValueError(f"These configs cannot be trained as one group (keys: {keys}).")
+    moved = splits.to(device)
+    runs = plan_runs(task, cfgs, moved, chance_patience)
+    GroupTraining(task, moved, list(runs.values()), build_stack(task, runs, splits, device),
+                  chance_patience).run()
+    return [replace(runs[cfg.replace(epochs=0)].results[cfg.epochs], params=task.params_of(cfg))
+            for cfg in cfgs]
+
+
+def plan_runs(task: Task, cfgs: Sequence[TrainConfig], splits: Splits,
+              chance_patience: int) -> dict[TrainConfig, Run]:
+    """One run per distinct config apart from epochs (keyed by the config with epochs=0),
+    ordered by (optimizer, lr, weight_decay)."""
+    wanted: dict[TrainConfig, set[int]] = {}
+    for cfg in cfgs:
+        wanted.setdefault(cfg.replace(epochs=0), set()).add(cfg.epochs)
+    runs = {}
+    for key in sorted(wanted, key=lambda k: (k.optimizer, k.lr, k.weight_decay)):
+        epochs = sorted(wanted[key])
+        cfg = key.replace(epochs=epochs[-1])
+        chance = chance_level(task, cfg, splits) if chance_patience > 0 else None
+        runs[key] = Run(cfg, epochs, torch.Generator().manual_seed(cfg.seed), chance)
+    return runs
+
+
+def build_stack(task: Task, runs: dict[TrainConfig, Run], splits: Splits, device: str) -> Stack:
+    """The stacked initial weights: each model built by the task after seeding torch."""
+    models, shapes = [], set()
+    for run in runs.values():
+        torch.manual_seed(run.cfg.seed)
+        mlp, linears = mlp_of(task.build_model(run.cfg, splits))
+        shapes.add(mlp.sizes)
+        models.append(linears)
+    if len(shapes) != 1:
+        raise ValueError(f"The models of one group must have one shape; got {sorted(shapes)}.")
+    return Stack(mlp, stacked_parameters(models, device), [run.cfg for run in runs.values()])

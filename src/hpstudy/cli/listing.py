@@ -7,7 +7,6 @@ from collections import Counter
 from typing import Any
 
 import optuna
-import pandas as pd
 
 from hpstudy.study.records import STATUSES, TrainingRecord
 from hpstudy.study.storage import Store
@@ -46,6 +45,7 @@ def row(record: TrainingRecord) -> dict[str, Any]:
 
 def table(rows: list[dict[str, Any]], fmt: str) -> str:
     """Rows as a markdown or CSV table, one column per hyperparameter."""
+    import pandas as pd  # only this view needs it
     flat = []
     for item in rows:
         entry = {k: v for k, v in item.items() if k not in ("params", "error")}

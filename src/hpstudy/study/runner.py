@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import multiprocessing.connection
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -128,7 +129,8 @@ def wait_for(processes: list[multiprocessing.process.BaseProcess], poll: Callabl
     try:
         while any(p.is_alive() for p in processes):
             poll()
-            time.sleep(0.5)
+            multiprocessing.connection.wait([p.sentinel for p in processes if p.is_alive()],
+                                            timeout=0.5)
     except BaseException:
         for process in processes:
             process.terminate()

@@ -86,7 +86,8 @@ class Worker:
         for module in options.task_modules:
             load_task_module(module)
         torch.set_num_threads(options.threads)
-        self.store = Store(options.url)
+        # a worker started by `hpstudy run` opens a database its parent has just checked
+        self.store = Store(options.url, schema_checked=options.exit_with_parent)
         self.study = self.store.load(options.study_name)
         attrs = self.study.user_attrs
         self.task = get_task(attrs["task"])

@@ -87,3 +87,22 @@ def test_non_finite_loss_is_diverged(houses):
     cfg = task.make_config({"epochs": 5, "lr": 1e30, "optimizer": "sgd"})
     result = train(task, cfg, splits, chance_patience=0)
     assert result.status == "diverged" and "non-finite" in result.reason
+
+
+def test_chance_watch_counts_only_stalled_epochs():
+    """At chance with a flat training loss counts; a falling loss (slow starter) resets."""
+    from hpstudy.train import ChanceWatch
+
+    task = get_task("houses")
+    watch = ChanceWatch(chance=1.0)
+    assert [watch.update(task, 1.2, loss) for loss in (5.0, 5.0, 5.0)] == [0, 1, 2]
+    assert watch.update(task, 1.2, 4.0) == 0  # the training loss fell by more than 1%
+    assert watch.update(task, 0.5, 4.0) == 0  # better than chance
+
+
+def test_slow_starter_is_not_stopped(houses):
+    """A tiny learning rate that learns slowly is not stopped as diverged."""
+    task, splits = houses
+    result = train(task, task.make_config({"epochs": 8, "lr": 1e-4, "activation": "sigmoid"}),
+                   splits)
+    assert result.status == "ok" and result.epochs_run == 8

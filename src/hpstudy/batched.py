@@ -42,7 +42,7 @@ from torch.nn import functional
 from hpstudy.config import TrainConfig
 from hpstudy.tasks.base import Splits, Task
 from hpstudy.tasks.houses import HousesTask
-from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult, at_chance, chance_level
+from hpstudy.train import DEFAULT_CHANCE_PATIENCE, ChanceWatch, TrialResult, chance_level
 
 _clock = time.perf_counter  # the step timer (tests replace it)
 
@@ -155,13 +155,12 @@ class Run:
     cfg: TrainConfig  # with the largest requested epochs
     wanted: list[int]
     shuffle: torch.Generator
-    chance: float | None
+    watch: ChanceWatch
     curves: dict[str, list[float]] = field(
         default_factory=lambda: {"train_loss": [], "val_loss": [], "val_metric": []})
     results: dict[int, TrialResult] = field(default_factory=dict)
     train_time_s: float = 0.0
     epochs_run: int = 0
-    stuck: int = 0
     done: bool = False
 
 
@@ -345,12 +344,12 @@ class GroupTraining:
                             ("val_loss", float(task.loss(cfg, val_out, y_val))),
                             ("val_metric", val_metric)):
             run.curves[name].append(value)
-        run.stuck = run.stuck + 1 if at_chance(task, val_metric, run.chance) else 0
+        stuck = run.watch.update(task, val_metric, train_loss)
         reason = ""
         if not math.isfinite(train_loss):
             reason = f"non-finite training loss at epoch {epoch}"
-        elif self.chance_patience and run.stuck >= self.chance_patience:
-            reason = f"validation metric at chance level ({val_metric:.4g}) for {run.stuck} epochs"
+        elif self.chance_patience and stuck >= self.chance_patience:
+            reason = f"validation metric at chance level ({val_metric:.4g}) for {stuck} epochs"
         if reason:
             stopped = self.snapshot(run, row, "diverged", reason)
             run.results |= {e: stopped for e in run.wanted if e not in run.results}
@@ -414,7 +413,7 @@ def plan_runs(task: Task, cfgs: Sequence[TrainConfig], splits: Splits,
         epochs = sorted(wanted[key])
         cfg = key.replace(epochs=epochs[-1])
         chance = chance_level(task, cfg, splits) if chance_patience > 0 else None
-        runs[key] = Run(cfg, epochs, torch.Generator().manual_seed(cfg.seed), chance)
+        runs[key] = Run(cfg, epochs, torch.Generator().manual_seed(cfg.seed), ChanceWatch(chance))
     return runs
 
 

@@ -81,6 +81,23 @@ def at_chance(task: Task, metric: float, chance: float | None) -> bool:
     return not metric < 0.99 * chance
 
 
+@dataclass
+class ChanceWatch:
+    """Counts the epochs a training spends at chance level while its training loss has also
+    stopped falling (by 1%): a dead or exploded model, not a slow starter."""
+
+    chance: float | None
+    best_loss: float = math.inf
+    stuck: int = 0
+
+    def update(self, task: Task, val_metric: float, train_loss: float) -> int:
+        improving = train_loss < 0.99 * self.best_loss
+        self.best_loss = min(self.best_loss, train_loss)
+        stalled = at_chance(task, val_metric, self.chance) and not improving
+        self.stuck = self.stuck + 1 if stalled else 0
+        return self.stuck
+
+
 @torch.no_grad()
 def evaluate(
     task: Task, cfg: TrainConfig, model: nn.Module, x: torch.Tensor, y: torch.Tensor, splits: Splits
@@ -179,15 +196,14 @@ def train_at_epochs(
     """
     wanted = sorted(set(epochs))
     trainer = Trainer(task, cfg, splits, device)
-    chance = chance_level(task, cfg, trainer.splits) if chance_patience > 0 else None
+    watch = ChanceWatch(chance_level(task, cfg, trainer.splits) if chance_patience > 0 else None)
     results: dict[int, TrialResult] = {}
-    stuck = 0
     for epoch in range(1, wanted[-1] + 1):
         mean_loss = trainer.run_epoch()
         val_metric = trainer.curves["val_metric"][-1]
         if on_epoch is not None:
             on_epoch(epoch, wanted[-1], val_metric)
-        stuck = stuck + 1 if at_chance(task, val_metric, chance) else 0
+        stuck = watch.update(task, val_metric, mean_loss)
         reason = ""
         if not math.isfinite(mean_loss):
             reason = f"non-finite training loss at epoch {epoch}"

@@ -154,7 +154,7 @@ def machine() -> list[str]:
             f"- python {platform.python_version()}, torch {torch.__version__}, "
             f"hpstudy {hpstudy.__version__}",
             f"- torch threads: reference {torch.get_num_threads()} (torch default), "
-            "hpstudy 1 per process (its default)"]
+            "hpstudy its defaults (1 per study worker; every core for a lone CNN training)"]
 
 
 def load_line(when: str) -> str:

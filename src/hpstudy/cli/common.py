@@ -35,7 +35,8 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train (auto: CUDA when present)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads per process (default 1; `hpstudy train` of a CNN: every core)")
+                        help="torch threads per process "
+                        "(default 1; `hpstudy train` of a CNN: every core)")
 
 
 def load_task(args: argparse.Namespace, name: str) -> Task:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import torch
@@ -66,7 +65,3 @@ def resolve_cuda(device: str) -> str:
         raise ConfigError("--device cuda was asked for, but torch sees no CUDA device.")
     return device
 
-
-def env_data_dir() -> Path | None:
-    value = os.environ.get("HPSTUDY_DATA_DIR")
-    return Path(value) if value else None

@@ -12,7 +12,7 @@ import functools
 import logging
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -228,5 +228,3 @@ class Heartbeat:
     def stop(self) -> None:
         self._stop.set()
 
-
-ProgressFn = Callable[[dict[TrialState, int]], None]

@@ -77,7 +77,6 @@ class Task(ABC):
     losses: tuple[str, ...] = ("mse",)
     extra_params: tuple[str, ...] = ()  # TrainConfig fields beyond COMMON_PARAMS
     defaults: dict[str, Any] = {}  # overrides of TrainConfig defaults
-    chance_metric: float | None = None  # metric of a model that learned nothing
     channels_last: bool = False  # run the model in channels_last memory format
 
     @property

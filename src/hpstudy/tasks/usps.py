@@ -45,7 +45,6 @@ class UspsTask(Task):
     direction = "maximize"
     metric_name = "accuracy (%)"
     losses = ("mse", "cross_entropy")
-    chance_metric = 100.0 / CLASSES
     channels_last = True
 
     def load_splits(self, cfg: TrainConfig, data_dir: Path | None) -> Splits:

@@ -18,7 +18,7 @@ from torch import nn
 from hpstudy.config import TrainConfig
 from hpstudy.tasks.base import Splits, Task
 
-EVAL_CHUNK = 4096
+EVAL_CHUNK = 1024  # examples per forward pass when measuring a split (bounds memory)
 DEFAULT_CHANCE_PATIENCE = 3  # epochs at chance level before a training is stopped as diverged
 
 EpochCallback = Callable[[int, int, float], None]  # (epoch, epochs, val_metric)

@@ -29,7 +29,7 @@ from hpstudy.study.records import COMPLETE
 from hpstudy.study.storage import Store
 from hpstudy.study.strategies import Planned
 from hpstudy.tasks import Splits, Task, get_task, load_task_module
-from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult, train, train_at_epochs
+from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult, train_at_epochs
 
 log = logging.getLogger(__name__)
 MAX_GROUP = 64
@@ -149,15 +149,13 @@ class Worker:
         cfgs = [item.cfg for item in group]
         splits = self.data(cfgs[0])
         device, patience = self.options.device, self.options.chance_patience
-        if len(cfgs) > 1 and batched.group_key(self.task, cfgs[0]) is not None:
+        if batched.group_key(self.task, cfgs[0]) is not None:
             return batched.train_group(self.task, cfgs, splits, device=device,
                                        chance_patience=patience)
-        if len(cfgs) > 1:
-            longest = max(cfgs, key=lambda c: c.epochs)
-            by_epoch = train_at_epochs(self.task, longest, splits, [c.epochs for c in cfgs],
-                                       device=device, chance_patience=patience)
-            return [by_epoch[c.epochs] for c in cfgs]
-        return [train(self.task, cfgs[0], splits, device=device, chance_patience=patience)]
+        longest = max(cfgs, key=lambda c: c.epochs)
+        by_epoch = train_at_epochs(self.task, longest, splits, [c.epochs for c in cfgs],
+                                   device=device, chance_patience=patience)
+        return [by_epoch[c.epochs] for c in cfgs]
 
     def result_attr(self, result: TrialResult, group_size: int) -> dict[str, Any]:
         data = result.to_dict()

@@ -91,7 +91,7 @@ def states(store: Store, name: str) -> Counter[TrialState]:
 
 
 def study_file(folder: Path, name: str, widths: list[int], epochs: int) -> Path:
-    """An ablation over `width` on houses: one solo training (~epochs/8 s) per width."""
+    """An ablation over `width` on houses: one training (~epochs/80 s) per width."""
     path = folder / f"{name}.toml"
     path.write_text(f'name = "{name}"\ntask = "houses"\nstrategy = "ablation"\n'
                     f"[defaults]\nbatch_size = 8\nlayers = 2\nepochs = {epochs}\n"
@@ -146,7 +146,7 @@ def test_three_workers_train_each_configuration_once(postgres, procs, capsys, tm
     url, name = postgres.url, "houses-seed"
     store = Store(url)
     fresh(store, name)
-    run = procs("run", "houses-seed", "--storage", url, "--epoch-scale", "0.05", "--jobs", "1",
+    run = procs("run", "houses-seed", "--storage", url, "--epoch-scale", "0.5", "--jobs", "1",
                 label="run")
     wait_until(lambda: store.exists(name), 60, "the study to be created")
     workers = [procs("worker", "--storage", url, "--study", name, label=f"worker{i}")
@@ -171,7 +171,7 @@ def test_killed_worker_training_is_retried(postgres, procs, capsys, tmp_path):
     failed and trained again by the other worker; the run exits 0."""
     name = f"kill-{uuid.uuid4().hex[:8]}"
     url = postgres.url
-    path = study_file(tmp_path, name, [16, 8, 24, 32, 12], epochs=20)
+    path = study_file(tmp_path, name, [16, 8, 24, 32, 12], epochs=200)
     env = {"HPSTUDY_HEARTBEAT_S": "1", "HPSTUDY_GRACE_S": "3"}
     store = create(url, path)  # so that both workers start at once
     run = procs("run", str(path), "--storage", url, "--jobs", "1", label="run", env=env)
@@ -200,7 +200,7 @@ def test_database_restart_mid_study(postgres, procs, capsys, tmp_path):
     postgres.check_restartable()
     name = f"restart-{uuid.uuid4().hex[:8]}"
     url = postgres.url
-    path = study_file(tmp_path, name, [16, 8, 24, 32, 12, 20, 28, 40], epochs=10)
+    path = study_file(tmp_path, name, [16, 8, 24, 32, 12, 20, 28, 40], epochs=60)
     store = create(url, path)
     run = procs("run", str(path), "--storage", url, "--jobs", "1", label="run")
     worker = procs("worker", "--storage", url, "--study", name, label="worker")

@@ -218,7 +218,8 @@ def render(info: list[str], comparisons: list[Comparison], notes: list[str],
               "step wall time per optimizer step.", "",
               *steps.format_rows([r for r in step_rows if "models" in r]), "",
               "Solo trainer, default houses configuration: torch.optim's default optimizer "
-              "against `hpstudy.train.make_optimizer` (fused kernels).", "",
+              "against `hpstudy.updates.DirectOptimizer` (torch's fused kernels, called "
+              "directly).", "",
               *steps.format_solo_rows([r for r in step_rows if "optimizer" in r]), ""]
     return "\n".join(lines)
 

@@ -1,5 +1,3 @@
-import sys
+from hpstudy.cli import run
 
-from hpstudy.cli import main
-
-sys.exit(main())
+run()

@@ -43,16 +43,13 @@ from hpstudy.config import TrainConfig
 from hpstudy.tasks.base import Splits, Task
 from hpstudy.tasks.houses import HousesTask
 from hpstudy.train import DEFAULT_CHANCE_PATIENCE, ChanceWatch, TrialResult, chance_level
+from hpstudy.updates import FUSED_OPTIMIZERS, OptimizerState, foreach_update, fused_update
 
 _clock = time.perf_counter  # the step timer (tests replace it)
 
 Tensor = torch.Tensor
 Forward = Callable[[Tensor], Tensor]
 Backward = Callable[[Tensor, Tensor, Tensor], Tensor]  # (grad of output, input, output)
-ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
-RMSPROP_ALPHA, RMSPROP_EPS = 0.99, 1e-8
-SGD_MOMENTUM = 0.9
-FUSED_OPTIMIZERS = ("adam", "adamw", "sgd")  # torch has fused CPU/CUDA kernels for these
 MAX_FUSED_BLOCKS = 4  # more distinct (lr, weight_decay) pairs: one vectorized update instead
 
 
@@ -181,75 +178,36 @@ class Stack:
 
     def __init__(self, mlp: Mlp, params: list[Tensor], cfgs: Sequence[TrainConfig]):
         self.mlp, self.params, self.cfgs = mlp, params, list(cfgs)
-        self.first = [torch.zeros_like(p) for p in params]  # adam: mean; rmsprop: square mean;
-        self.second = [torch.zeros_like(p) for p in params]  # sgd: momentum; adam: square mean
-        self.steps = 0
-        self.step_count = torch.zeros((), device=params[0].device)  # the fused kernels read it
+        self.state = OptimizerState(params)
         self._derive()
 
     def _derive(self) -> None:
         """Views and blocks that follow the current rows."""
         self.transposed = [weight.transpose(1, 2) for weight in self.params[0::2]]
-        self.blocks = [(b, [p[b.rows] for p in self.params], [f[b.rows] for f in self.first],
-                        [s[b.rows] for s in self.second])
+        self.blocks = [(b, [p[b.rows] for p in self.params],
+                        [f[b.rows] for f in self.state.first],
+                        [s[b.rows] for s in self.state.second])
                        for b in optimizer_blocks(self.cfgs, self.params[0].device)]
 
     def keep(self, rows: list[int]) -> None:
         """Drop every model not in `rows`."""
         index = torch.tensor(rows, device=self.params[0].device)
-        self.params, self.first, self.second = ([t.index_select(0, index) for t in ts]
-                                                for ts in (self.params, self.first, self.second))
+        self.params = [t.index_select(0, index) for t in self.params]
+        self.state.keep(index)
         self.cfgs = [self.cfgs[i] for i in rows]
         self._derive()
 
     def update(self, grads: list[Tensor]) -> None:
         """One optimizer step of every model."""
-        self.steps += 1
-        self.step_count.fill_(self.steps)
+        self.state.advance()
         for block, params, first, second in self.blocks:
             g = [grad[block.rows] for grad in grads] if len(self.blocks) > 1 else grads
             if isinstance(block.lr, float) and isinstance(block.decay, float):
-                self._fused(block.kind, params, g, first, second, block.lr, block.decay)
-            elif isinstance(block.lr, Tensor) and isinstance(block.decay, Tensor):
-                self._columns(block.kind, params, g, first, second, block.lr, block.decay)
-
-    def _fused(self, kind: str, params: list[Tensor], grads: list[Tensor], first: list[Tensor],
-               second: list[Tensor], lr: float, decay: float) -> None:
-        """torch.optim's fused update of rows sharing lr and weight decay."""
-        if kind == "sgd":
-            torch._fused_sgd_(params, grads, first, weight_decay=decay, momentum=SGD_MOMENTUM,
-                              lr=lr, dampening=0.0, nesterov=False, maximize=False,
-                              is_first_step=self.steps == 1)
-            return
-        fused = torch._fused_adamw_ if kind == "adamw" else torch._fused_adam_
-        fused(params, grads, first, second, [], [self.step_count] * len(params), lr=lr,
-              beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], weight_decay=decay, eps=ADAM_EPS,
-              amsgrad=False, maximize=False)
-
-    def _columns(self, kind: str, params: list[Tensor], grads: list[Tensor], first: list[Tensor],
-                 second: list[Tensor], lr: Tensor, decay: Tensor) -> None:
-        """torch.optim's update rules with one lr and decay column per row."""
-        dtype, count = params[0].dtype, len(params)
-        if kind == "adamw":
-            torch._foreach_mul_(params, [(1 - lr * decay).to(dtype)] * count)
-        elif bool(decay.any()):
-            decayed = torch._foreach_mul(params, [decay.to(dtype)] * count)
-            grads = list(torch._foreach_add(grads, decayed))
-        base: Sequence[Tensor] = first
-        if kind == "sgd":
-            torch._foreach_mul_(first, SGD_MOMENTUM)
-            torch._foreach_add_(first, grads)
-        elif kind == "rmsprop":
-            torch._foreach_mul_(first, RMSPROP_ALPHA)
-            torch._foreach_addcmul_(first, grads, grads, 1 - RMSPROP_ALPHA)
-            base = torch._foreach_div(grads, torch._foreach_add(torch._foreach_sqrt(first),
-                                                                RMSPROP_EPS))
-        else:  # torch's fused adam step of lr -1 on zeros gives the update; scaled per row
-            base = [torch.zeros_like(p) for p in params]
-            torch._fused_adam_(base, grads, first, second, [], [self.step_count] * count, lr=-1.0,
-                               beta1=ADAM_BETAS[0], beta2=ADAM_BETAS[1], weight_decay=0.0,
-                               eps=ADAM_EPS, amsgrad=False, maximize=False)
-        torch._foreach_sub_(params, torch._foreach_mul(list(base), [lr.to(dtype)] * count))
+                fused_update(block.kind, params, g, first, second, self.state, block.lr,
+                             block.decay)
+            else:
+                foreach_update(block.kind, params, g, first, second, self.state, block.lr,
+                               block.decay)
 
 
 def optimizer_blocks(cfgs: Sequence[TrainConfig], device: torch.device) -> list[Block]:

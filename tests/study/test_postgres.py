@@ -258,17 +258,17 @@ def test_claim_then_death_goes_stale_and_a_late_result_is_dropped(tmp_path, monk
     spec = load_spec("houses-seed").with_overrides(None, 0.02)
     study = create_or_resume(store, prepare(spec, get_task("houses"), False))
     first = queue.waiting(study)[0]
-    assert queue.claim(store, study, first._trial_id)
+    assert queue.claim(store, study, [first.trial_id]) == [first.trial_id]
     time.sleep(3.5)
     queue.fail_stale(store, study)
     trials = study.get_trials(deepcopy=False)
     assert trials[first.number].state == TrialState.FAIL
     retry = [t for t in trials if t.system_attrs.get("failed_trial") == first.number]
     assert [t.state for t in retry] == [TrialState.WAITING]
-    assert retry[0].user_attrs["config_id"] == first.user_attrs["config_id"]
-    queue.record(store, study, first._trial_id, {"status": "complete", "val_metric": 0.5})
+    assert {k: retry[0].user_attrs[k] for k in ("params", "seed")} == first.user_attrs
+    queue.record(store, study, [(first.trial_id, {"status": "complete", "val_metric": 0.5})])
     assert "given up as stale" in caplog.text
-    assert study._storage.get_trial(first._trial_id).state == TrialState.FAIL
+    assert study._storage.get_trial(first.trial_id).state == TrialState.FAIL
     store.close()
 
 

@@ -56,10 +56,8 @@ def test_resume_retries_trainings_left_running(tmp_path, capsys, monkeypatch):
     task = get_task("houses")
     store = Store(default_url(out))
     study = create_or_resume(store, prepare(spec, task, False))
-    dead = [t._trial_id for t in queue.waiting(study)[:3]]
-    for trial_id in dead:  # a worker that claimed three trainings, then died
-        assert queue.claim(store, study, trial_id)
-        study._storage.record_heartbeat(trial_id)
+    dead = [t.trial_id for t in queue.waiting(study)[:3]]
+    assert queue.claim(store, study, dead) == dead  # a worker claimed three, then died
     store.close()
     assert main(["run", "houses-seed", "--out", str(out), "--epoch-scale", TINY, "--quiet"]) == 0
     rows = trials_json(capsys, out)

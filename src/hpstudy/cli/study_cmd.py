@@ -134,8 +134,11 @@ def run_run(args: argparse.Namespace) -> int:
                   f"trainings, {args.jobs} worker(s); storage {redact(url)}", highlight=False)
     store = Store(url)
     study = runner.create_or_resume(store, prepared)
-    with study_progress(console, task.direction) as show:
-        runner.run(store, study, prepared.spec, options, args.jobs, show)
+    if args.quiet:
+        runner.run(store, study, prepared.spec, options, args.jobs, None)
+    else:
+        with study_progress(console, task.direction) as show:
+            runner.run(store, study, prepared.spec, options, args.jobs, show)
     summarize(console, read_study(store, spec.name).records, task.direction, task.metric_name)
     return 0
 

@@ -20,6 +20,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.storages import fail_stale_trials
 from optuna.trial import TrialState
 
+from hpstudy.study import bulk
 from hpstudy.study.records import COMPLETE, DIVERGED, FAILED
 from hpstudy.study.storage import Store
 from hpstudy.study.strategies import Planned, config_id
@@ -47,21 +48,21 @@ def queued_keys(study: optuna.Study) -> set[tuple[str, int]]:
 
 def enqueue(store: Store, study: optuna.Study, planned: Sequence[Planned], role: str = "study"
             ) -> int:
-    """Queue the trainings the study does not hold yet; returns how many were added."""
+    """Queue the trainings the study does not hold yet (in one transaction); returns how
+    many were added."""
     factors = distributions(study)
     held = store.retry(lambda: queued_keys(study), locked=False)
-    added = 0
+    new: list[optuna.trial.FrozenTrial] = []
     for item in planned:
         if item.key in held:
             continue
         attrs = {"params": item.params, "seed": item.seed, "config_id": item.key[0], "role": role}
-        waiting_trial = optuna.trial.create_trial(
+        new.append(optuna.trial.create_trial(
             state=TrialState.WAITING, params={name: item.params[name] for name in factors},
-            distributions=factors, user_attrs=attrs)
-        store.retry(functools.partial(study.add_trial, waiting_trial))
+            distributions=factors, user_attrs=attrs))
         held.add(item.key)
-        added += 1
-    return added
+    store.retry(lambda: bulk.add_waiting(study, new))
+    return len(new)
 
 
 def enqueue_slots(store: Store, study: optuna.Study, count: int) -> int:
@@ -107,35 +108,27 @@ def close_if_duplicate(store: Store, study: optuna.Study, trial: optuna.Trial, s
     return True
 
 
-def waiting(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+def waiting(study: optuna.Study) -> list[bulk.Waiting]:
+    return bulk.waiting(study)
 
 
 def counts(study: optuna.Study) -> dict[TrialState, int]:
-    result: dict[TrialState, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        result[trial.state] = result.get(trial.state, 0) + 1
-    return result
+    return bulk.state_counts(study)
 
 
-def claim(store: Store, study: optuna.Study, trial_id: int) -> bool:
-    """Take a waiting trial; False when another worker was first.
+def claim(store: Store, study: optuna.Study, trial_ids: Sequence[int]) -> list[int]:
+    """Take waiting trials; returns those this worker won (others may have been first).
 
-    The heartbeat is recorded before the claim: a worker killed right after claiming leaves a
-    trial that goes stale and is queued again, not one left RUNNING for ever (Optuna never
-    fails a running trial that has no heartbeat)."""
-    def action() -> bool:
-        study._storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-        try:
-            return study._storage.set_trial_state_values(trial_id, TrialState.RUNNING)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            return False  # another worker took it and has finished it already
-    return store.retry(action)
+    Each claimed trial gets its first heartbeat in the same transaction: a worker killed right
+    after claiming leaves trials that go stale and are queued again, not ones left RUNNING for
+    ever (Optuna never fails a running trial that has no heartbeat)."""
+    return store.retry(lambda: bulk.claim(study, trial_ids))
 
 
 def open_trial(store: Store, study: optuna.Study, trial_id: int) -> optuna.Trial:
     """The claimed trial, its factors set (fixed ones as queued, open ones by the sampler)."""
     def action() -> optuna.Trial:
+        study.get_trials(deepcopy=False)  # Optuna's cache must hold the trial to set params
         trial = optuna.Trial(study, trial_id)
         for name, distribution in distributions(study).items():
             trial._suggest(name, distribution)
@@ -152,30 +145,30 @@ def fill_sampled(store: Store, trial: optuna.Trial, baseline: dict[str, Any]) ->
     return params
 
 
-def record(store: Store, study: optuna.Study, trial_id: int, result: dict[str, Any]) -> None:
-    """Store a finished training: its result, and a value Optuna's samplers can use."""
+def outcome(trial_id: int, result: dict[str, Any]) -> bulk.Outcome:
+    """A finished training's record: its result, and a value Optuna's samplers can use."""
     status = result["status"]
     value = result.get("val_metric")
-    finite = isinstance(value, float | int) and math.isfinite(value)
-    state = TrialState.COMPLETE if status in (COMPLETE, DIVERGED) and finite else TrialState.FAIL
-    storage = study._storage
+    if status in (COMPLETE, DIVERGED) and isinstance(value, float | int) and math.isfinite(value):
+        return bulk.Outcome(trial_id, TrialState.COMPLETE, float(value), result)
+    return bulk.Outcome(trial_id, TrialState.FAIL, None, result)
 
-    def action() -> None:
-        storage.set_trial_user_attr(trial_id, "result", result)
-        values = [float(value)] if state == TrialState.COMPLETE and value is not None else None
-        storage.set_trial_state_values(trial_id, state, values)
-    try:
-        store.retry(action)
-    except optuna.exceptions.UpdateFinishedTrialError:
+
+def record(store: Store, study: optuna.Study, results: Sequence[tuple[int, dict[str, Any]]]
+           ) -> None:
+    """Store finished trainings, given as (trial id, result), in one transaction."""
+    dropped = store.retry(lambda: bulk.record(study, [outcome(*item) for item in results]))
+    for trial_id in dropped:
         # Its heartbeat lapsed (the database was out of reach longer than the grace period):
         # another worker failed it and queued it again; that attempt records the result.
         log.warning("trial %d was given up as stale and queued again; its result is dropped",
                     trial_id)
 
 
-def record_failure(store: Store, study: optuna.Study, trial_id: int, message: str,
+def record_failure(store: Store, study: optuna.Study, trial_ids: Sequence[int], message: str,
                    env: dict[str, Any]) -> None:
-    record(store, study, trial_id, {"status": FAILED, "error": message, "env": env})
+    record(store, study, [(trial_id, {"status": FAILED, "error": message, "env": env})
+                          for trial_id in trial_ids])
 
 
 def release(store: Store, study: optuna.Study, trial_ids: Sequence[int]) -> None:
@@ -214,9 +207,8 @@ class Heartbeat:
         self.beat()
 
     def beat(self) -> None:
-        for trial_id in list(self.trial_ids):
-            beat = self.study._storage.record_heartbeat  # type: ignore[attr-defined]
-            self.store.retry(functools.partial(beat, trial_id))
+        trial_ids = list(self.trial_ids)
+        self.store.retry(lambda: bulk.beat(self.study, trial_ids))
 
     def _run(self) -> None:
         while not self._stop.wait(self.store.heartbeat_interval):

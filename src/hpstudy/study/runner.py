@@ -38,6 +38,7 @@ from hpstudy.study.worker import WorkerOptions, run_worker
 from hpstudy.tasks import Task
 
 ProgressFn = Callable[[list[TrainingRecord], int], None]
+POLL_S = 1.0  # how often progress is read from the database
 
 
 @dataclass
@@ -124,20 +125,23 @@ def start_workers(options: WorkerOptions, jobs: int) -> list[multiprocessing.pro
     return processes
 
 
-def wait_for(processes: list[multiprocessing.process.BaseProcess], poll: Callable[[], None]
-             ) -> None:
+def wait_for(processes: list[multiprocessing.process.BaseProcess],
+             poll: Callable[[], None] | None) -> None:
+    """Wait for the workers, calling `poll` every POLL_S (reading progress costs CPU time
+    the workers could use, so not at all without a `poll`)."""
     try:
-        while any(p.is_alive() for p in processes):
-            poll()
-            multiprocessing.connection.wait([p.sentinel for p in processes if p.is_alive()],
-                                            timeout=0.5)
+        while alive := [p.sentinel for p in processes if p.is_alive()]:
+            if poll is not None:
+                poll()
+            multiprocessing.connection.wait(alive, timeout=POLL_S if poll is not None else None)
     except BaseException:
         for process in processes:
             process.terminate()
         for process in processes:
             process.join(10)
         raise
-    poll()
+    if poll is not None:
+        poll()
     failed = [p.exitcode for p in processes if p.exitcode]
     if failed:
         raise HPStudyError(f"{len(failed)} worker process(es) stopped with an error "
@@ -158,14 +162,16 @@ def advance_coordinate(store: Store, study: optuna.Study, spec: StudySpec) -> in
 
 
 def run(store: Store, study: optuna.Study, spec: StudySpec, options: WorkerOptions, jobs: int,
-        progress: ProgressFn) -> None:
-    """Work on the study with `jobs` processes until its queue is empty."""
+        progress: ProgressFn | None) -> None:
+    """Work on the study with `jobs` processes until its queue is empty, showing `progress`
+    (if any) from the database."""
     def poll() -> None:
-        progress(store.retry(lambda: read_records(study), locked=False), 0)
+        if progress is not None:
+            progress(store.retry(lambda: read_records(study), locked=False), 0)
 
     while True:
         store.close()  # each process opens its own connections
-        wait_for(start_workers(options, jobs), poll)
+        wait_for(start_workers(options, jobs), poll if progress is not None else None)
         if spec.strategy != "coordinate":
             return
         if options.deadline is not None and time.time() >= options.deadline:

@@ -25,6 +25,7 @@ import torch
 from hpstudy import __version__, batched
 from hpstudy.config import TrainConfig
 from hpstudy.study import queue
+from hpstudy.study.bulk import Waiting
 from hpstudy.study.records import COMPLETE
 from hpstudy.study.storage import Store
 from hpstudy.study.strategies import Planned
@@ -33,7 +34,7 @@ from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult, train_at_epochs
 
 log = logging.getLogger(__name__)
 MAX_GROUP = 64
-IDLE_POLL_S = 1.0
+IDLE_POLL_S = 0.2  # how often an idle worker looks for work (a cheap query)
 
 
 @dataclass
@@ -63,7 +64,7 @@ def environment(options: WorkerOptions) -> dict[str, Any]:
             "python": platform.python_version()}
 
 
-def cost(trial: optuna.trial.FrozenTrial) -> float:
+def cost(trial: Waiting) -> float:
     """A rough size of a queued training, to start the longest first."""
     params = trial.user_attrs.get("params") or {}
     size = float(params.get("width", 1)) * float(params.get("layers", 1))
@@ -107,28 +108,29 @@ class Worker:
         """Claim the longest waiting training and every waiting one that can share its run."""
         pending = sorted(queue.waiting(self.study), key=lambda t: (-cost(t), t.number))
         for first in pending:
-            if not queue.claim(self.store, self.study, first._trial_id):
+            if not queue.claim(self.store, self.study, [first.trial_id]):
                 continue
             if "params" not in first.user_attrs:  # an open slot: the sampler picks now
-                slot = self.open_slot(first)
+                slot = self.open_slot(first.trial_id)
                 return [slot] if slot is not None else []
             lead = self.config(first.user_attrs["params"], first.user_attrs["seed"])
-            group = [Claimed(first._trial_id, lead)]
             key = share_key(self.task, lead)
+            others: dict[int, TrainConfig] = {}
             for other in pending:
-                if len(group) >= MAX_GROUP or other is first or "params" not in other.user_attrs:
-                    continue
-                cfg = self.config(other.user_attrs["params"], other.user_attrs["seed"])
-                if share_key(self.task, cfg) == key and queue.claim(
-                        self.store, self.study, other._trial_id):
-                    group.append(Claimed(other._trial_id, cfg))
-            return group
+                if len(others) + 1 >= MAX_GROUP:
+                    break
+                if other is not first and "params" in other.user_attrs:
+                    cfg = self.config(other.user_attrs["params"], other.user_attrs["seed"])
+                    if share_key(self.task, cfg) == key:
+                        others[other.trial_id] = cfg
+            won = queue.claim(self.store, self.study, list(others))
+            return [Claimed(first.trial_id, lead)] + [Claimed(i, others[i]) for i in won]
         return []
 
-    def open_slot(self, frozen: optuna.trial.FrozenTrial) -> Claimed | None:
+    def open_slot(self, trial_id: int) -> Claimed | None:
         """Let the sampler pick the slot's configuration; a configuration the study already
         holds is not trained again (the slot is closed and a new one opened)."""
-        trial = queue.open_trial(self.store, self.study, frozen._trial_id)
+        trial = queue.open_trial(self.store, self.study, trial_id)
         params = queue.fill_sampled(self.store, trial, self.baseline)
         if queue.close_if_duplicate(self.store, self.study, trial, self.space_size,
                                     self.n_trials):
@@ -136,7 +138,7 @@ class Worker:
         if self.repeats > 1:
             others = [Planned(params, seed) for seed in range(1, self.repeats)]
             queue.enqueue(self.store, self.study, others)
-        return Claimed(frozen._trial_id, self.config(params, 0))
+        return Claimed(trial_id, self.config(params, 0))
 
     def data(self, cfg: TrainConfig) -> Splits:
         key = self.task.data_key(cfg)
@@ -175,18 +177,17 @@ class Worker:
             results = self.execute(group)
         except Exception as exc:  # a training that raises is a failed result, not a crash
             log.exception("training failed")
-            for trial_id in ids:
-                queue.record_failure(self.store, self.study, trial_id,
-                                     f"{type(exc).__name__}: {exc}", self.env)
+            queue.record_failure(self.store, self.study, ids, f"{type(exc).__name__}: {exc}",
+                                 self.env)
             heartbeat.hold([])
             return len(ids)
         except BaseException:
             queue.release(self.store, self.study, ids)
             raise
         shared = len(group) if batched.group_key(self.task, group[0].cfg) is not None else 1
-        for item, result in zip(group, results, strict=True):
-            attr = self.result_attr(result, shared)
-            queue.record(self.store, self.study, item.trial_id, attr)
+        queue.record(self.store, self.study, [
+            (item.trial_id, self.result_attr(result, shared))
+            for item, result in zip(group, results, strict=True)])
         heartbeat.hold([])
         return len(ids)
 

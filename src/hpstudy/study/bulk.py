@@ -1,0 +1,192 @@
+"""Queue operations on many trials at once, one transaction each.
+
+Optuna's storage API writes one trial, or one attribute, per transaction through its ORM: about
+10 ms a call on a small machine, so queuing a study of hundreds of trainings, claiming a
+vectorized group of 64 or recording its results would take seconds. These functions write the
+same rows with one statement per table, through Optuna's own table definitions (its
+SQLAlchemy models), so the rows are exactly those Optuna writes and reads back; every
+other access goes through Optuna's API. Each function is one transaction: run it inside
+`Store.retry` (which holds the SQLite write lock and retries a transaction that failed).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import sqlalchemy
+from optuna.distributions import distribution_to_json
+from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
+from optuna.trial import TrialState
+
+TRIALS = models.TrialModel.__table__
+PARAMS = models.TrialParamModel.__table__
+USER_ATTRS = models.TrialUserAttributeModel.__table__
+VALUES = models.TrialValueModel.__table__
+HEARTBEATS = models.TrialHeartbeatModel.__table__
+STUDIES = models.StudyModel.__table__
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A queued training as a worker sees it."""
+
+    trial_id: int
+    number: int
+    user_attrs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to store for one finished training."""
+
+    trial_id: int
+    state: TrialState  # COMPLETE or FAIL
+    value: float | None
+    result: dict[str, Any]
+
+
+def backend(study: optuna.Study) -> RDBStorage:
+    """The RDBStorage behind a study (Optuna wraps it in a cache)."""
+    storage = study._storage
+    rdb = getattr(storage, "_backend", storage)
+    if not isinstance(rdb, RDBStorage):
+        raise TypeError(f"hpstudy studies live in an RDBStorage, not {type(rdb).__name__}")
+    return rdb
+
+
+def _utc_now() -> datetime.datetime:
+    """Optuna stores trial times as naive UTC."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def add_waiting(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
+    """Add WAITING trials (made by `optuna.trial.create_trial`) with their params and user
+    attributes, numbered after the study's trials, as `study.add_trial` would one by one."""
+    if not trials:
+        return
+    study_id = study._study_id
+    with backend(study).engine.begin() as connection:
+        # the study row's lock serializes numbering, as in Optuna's own trial creation
+        connection.execute(sqlalchemy.select(STUDIES.c.study_id)
+                           .where(STUDIES.c.study_id == study_id).with_for_update())
+        first = connection.execute(sqlalchemy.select(sqlalchemy.func.count())
+                                   .select_from(TRIALS)
+                                   .where(TRIALS.c.study_id == study_id)).scalar_one()
+        connection.execute(TRIALS.insert(), [
+            {"number": first + i, "study_id": study_id, "state": TrialState.WAITING,
+             "datetime_start": None, "datetime_complete": None} for i in range(len(trials))])
+        ids: dict[int, int] = dict(connection.execute(
+            sqlalchemy.select(TRIALS.c.number, TRIALS.c.trial_id)
+            .where(TRIALS.c.study_id == study_id, TRIALS.c.number >= first)).all())
+        params, attrs = [], []
+        for i, trial in enumerate(trials):
+            trial_id = ids[first + i]
+            for name, value in trial.params.items():
+                distribution = trial.distributions[name]
+                params.append({"trial_id": trial_id, "param_name": name,
+                               "param_value": distribution.to_internal_repr(value),
+                               "distribution_json": distribution_to_json(distribution)})
+            attrs += [{"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                      for key, value in trial.user_attrs.items()]
+        if params:
+            connection.execute(PARAMS.insert(), params)
+        if attrs:
+            connection.execute(USER_ATTRS.insert(), attrs)
+
+
+def waiting(study: optuna.Study, keys: Iterable[str] = ("params", "seed")) -> list[Waiting]:
+    """The study's WAITING trials, with the user attributes named by `keys`."""
+    wanted = list(keys)
+    query = (sqlalchemy.select(TRIALS.c.trial_id, TRIALS.c.number, USER_ATTRS.c.key,
+                               USER_ATTRS.c.value_json)
+             .select_from(TRIALS.outerjoin(USER_ATTRS, sqlalchemy.and_(
+                 USER_ATTRS.c.trial_id == TRIALS.c.trial_id, USER_ATTRS.c.key.in_(wanted))))
+             .where(TRIALS.c.study_id == study._study_id,
+                    TRIALS.c.state == TrialState.WAITING))
+    found: dict[int, tuple[int, dict[str, Any]]] = {}
+    with backend(study).engine.connect() as connection:
+        for trial_id, number, key, value in connection.execute(query):
+            entry = found.setdefault(trial_id, (number, {}))
+            if key is not None:
+                entry[1][key] = json.loads(value)
+    return [Waiting(trial_id, number, attrs) for trial_id, (number, attrs) in found.items()]
+
+
+def state_counts(study: optuna.Study) -> dict[TrialState, int]:
+    """How many of the study's trials are in each state."""
+    query = (sqlalchemy.select(TRIALS.c.state, sqlalchemy.func.count())
+             .where(TRIALS.c.study_id == study._study_id).group_by(TRIALS.c.state))
+    with backend(study).engine.connect() as connection:
+        return {state: count for state, count in connection.execute(query)}
+
+
+def claim(study: optuna.Study, trial_ids: Sequence[int]) -> list[int]:
+    """Move those of `trial_ids` still WAITING to RUNNING, with a first heartbeat (in the same
+    transaction: a claimed trial always has one, so a dead worker's trial goes stale); returns
+    the ids claimed, in the order given."""
+    if not trial_ids:
+        return []
+    with backend(study).engine.begin() as connection:
+        free = set(connection.execute(
+            sqlalchemy.select(TRIALS.c.trial_id)
+            .where(TRIALS.c.trial_id.in_(trial_ids), TRIALS.c.state == TrialState.WAITING)
+            .with_for_update()).scalars())
+        won = [trial_id for trial_id in trial_ids if trial_id in free]
+        if won:
+            connection.execute(HEARTBEATS.delete().where(HEARTBEATS.c.trial_id.in_(won)))
+            connection.execute(HEARTBEATS.insert(), [{"trial_id": trial_id} for trial_id in won])
+            connection.execute(TRIALS.update().where(TRIALS.c.trial_id.in_(won))
+                               .values(state=TrialState.RUNNING, datetime_start=_utc_now()))
+    return won
+
+
+def beat(study: optuna.Study, trial_ids: Sequence[int]) -> None:
+    """Record a heartbeat for `trial_ids` (all claimed by this worker)."""
+    if trial_ids:
+        with backend(study).engine.begin() as connection:
+            connection.execute(HEARTBEATS.update().where(HEARTBEATS.c.trial_id.in_(trial_ids))
+                               .values(heartbeat=sqlalchemy.func.current_timestamp()))
+
+
+def record(study: optuna.Study, outcomes: Sequence[Outcome]) -> list[int]:
+    """Store finished trainings: the `result` user attribute, the value and the final state.
+    Only trials still RUNNING are written (one failed as stale meanwhile has been queued
+    again); returns the ids that were not."""
+    if not outcomes:
+        return []
+    ids = [outcome.trial_id for outcome in outcomes]
+    with backend(study).engine.begin() as connection:
+        running = set(connection.execute(
+            sqlalchemy.select(TRIALS.c.trial_id)
+            .where(TRIALS.c.trial_id.in_(ids), TRIALS.c.state == TrialState.RUNNING)
+            .with_for_update()).scalars())
+        kept = [outcome for outcome in outcomes if outcome.trial_id in running]
+        if kept:
+            kept_ids = [outcome.trial_id for outcome in kept]
+            connection.execute(USER_ATTRS.delete().where(USER_ATTRS.c.trial_id.in_(kept_ids),
+                                                         USER_ATTRS.c.key == "result"))
+            connection.execute(USER_ATTRS.insert(), [
+                {"trial_id": o.trial_id, "key": "result", "value_json": json.dumps(o.result)}
+                for o in kept])
+            values = []
+            for outcome in kept:
+                if outcome.value is not None:
+                    stored, kind = models.TrialValueModel.value_to_stored_repr(outcome.value)
+                    values.append({"trial_id": outcome.trial_id, "objective": 0,
+                                   "value": stored, "value_type": kind})
+            if values:
+                connection.execute(VALUES.delete().where(VALUES.c.trial_id.in_(kept_ids)))
+                connection.execute(VALUES.insert(), values)
+            now = _utc_now()
+            for state in {outcome.state for outcome in kept}:
+                connection.execute(
+                    TRIALS.update()
+                    .where(TRIALS.c.trial_id.in_([o.trial_id for o in kept if o.state == state]))
+                    .values(state=state, datetime_complete=now))
+    return [trial_id for trial_id in ids if trial_id not in running]

@@ -139,10 +139,13 @@ class Trainer:
         self.curves: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_metric": []}
         self.train_time_s = 0.0
         self.epochs_run = 0
+        # the validation split's (loss, metric, outputs) for the weights as they are now
+        self.val_now: tuple[float, float, torch.Tensor] | None = None
 
     def run_epoch(self) -> float:
         """One pass over the shuffled training split; returns the mean batch loss."""
         order = torch.randperm(len(self.x_train), generator=self.shuffle).to(self.x_train.device)
+        self.val_now = None
         started = time.perf_counter()
         x, y = self.x_train[order], self.splits.y_train[order]
         total = torch.zeros((), device=x.device)
@@ -158,9 +161,10 @@ class Trainer:
         mean_loss = float(total) / len(x)
         self.train_time_s += time.perf_counter() - started
         self.epochs_run += 1
-        val_loss, val_metric, _ = evaluate(
+        val_loss, val_metric, val_out = evaluate(
             self.task, self.cfg, self.model, self.x_val, self.splits.y_val, self.splits
         )
+        self.val_now = (val_loss, val_metric, val_out)  # until the next step: for snapshot()
         self.curves["train_loss"].append(mean_loss)
         self.curves["val_loss"].append(val_loss)
         self.curves["val_metric"].append(val_metric)
@@ -172,7 +176,11 @@ class Trainer:
         model = self.model
         train_loss, train_metric, train_out = evaluate(
             task, cfg, model, self.x_train, splits.y_train, splits)
-        val_loss, val_metric, val_out = evaluate(task, cfg, model, self.x_val, splits.y_val, splits)
+        if self.val_now is not None:
+            val_loss, val_metric, val_out = self.val_now
+        else:
+            val_loss, val_metric, val_out = evaluate(task, cfg, model, self.x_val, splits.y_val,
+                                                     splits)
         extra = {f"train_{k}": v
                  for k, v in task.extra_metrics(cfg, train_out, splits.y_train, splits).items()}
         extra |= {f"val_{k}": v

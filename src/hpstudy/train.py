@@ -20,7 +20,9 @@ from hpstudy.config import TrainConfig
 from hpstudy.tasks.base import Splits, Task
 from hpstudy.updates import DirectOptimizer
 
-EVAL_CHUNK = 1024  # examples per forward pass when measuring a split (bounds memory)
+# Examples per forward pass when measuring a split: activations stay in the CPU caches (a wide
+# CNN is measured twice as fast as in chunks of 1,024) and memory stays bounded.
+EVAL_CHUNK = 128
 DEFAULT_CHANCE_PATIENCE = 3  # epochs at chance level before a training is stopped as diverged
 
 EpochCallback = Callable[[int, int, float], None]  # (epoch, epochs, val_metric)

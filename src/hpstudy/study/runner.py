@@ -127,13 +127,16 @@ def start_workers(options: WorkerOptions, jobs: int) -> list[multiprocessing.pro
 
 def wait_for(processes: list[multiprocessing.process.BaseProcess],
              poll: Callable[[], None] | None) -> None:
-    """Wait for the workers, calling `poll` every POLL_S (reading progress costs CPU time
-    the workers could use, so not at all without a `poll`)."""
+    """Wait for the workers, calling `poll` every POLL_S, or less often when a poll is slow
+    (reading progress takes CPU time from the workers: at most a tenth of one core)."""
     try:
+        interval = None if poll is None else POLL_S
         while alive := [p.sentinel for p in processes if p.is_alive()]:
             if poll is not None:
+                started = time.perf_counter()
                 poll()
-            multiprocessing.connection.wait(alive, timeout=POLL_S if poll is not None else None)
+                interval = max(POLL_S, 10 * (time.perf_counter() - started))
+            multiprocessing.connection.wait(alive, timeout=interval)
     except BaseException:
         for process in processes:
             process.terminate()

@@ -3,6 +3,7 @@ on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -90,3 +91,26 @@ def test_record_stores_results_and_drops_trials_not_running(store: Store) -> Non
     assert study.best_value == 0.25
     assert bulk.record(study, outcomes[:1]) == [ids[0]]  # finished: a second record is dropped
     assert Counter(t.state for t in study.get_trials()) == Counter(bulk.state_counts(study))
+
+
+def test_concurrent_claims_win_each_trial_once(store: Store) -> None:
+    """Four workers claim overlapping batches at once: every trial goes to exactly one."""
+    study = new_study(store)
+    bulk.add_waiting(study, [template(i) for i in range(40)])
+    ids = [w.trial_id for w in bulk.waiting(study)]
+    won: list[list[int]] = [[] for _ in range(4)]
+
+    def worker(index: int) -> None:
+        order = ids[index * 10:] + ids[:index * 10]  # overlapping, in different orders
+        for start in range(0, len(order), 7):
+            batch = order[start:start + 7]
+            won[index] += store.retry(lambda b=batch: bulk.claim(study, b))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    claimed = [trial_id for part in won for trial_id in part]
+    assert sorted(claimed) == sorted(ids)
+    assert bulk.state_counts(study) == {TrialState.RUNNING: 40}

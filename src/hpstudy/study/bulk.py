@@ -136,7 +136,7 @@ def claim(study: optuna.Study, trial_ids: Sequence[int]) -> list[int]:
         free = set(connection.execute(
             sqlalchemy.select(TRIALS.c.trial_id)
             .where(TRIALS.c.trial_id.in_(trial_ids), TRIALS.c.state == TrialState.WAITING)
-            .with_for_update()).scalars())
+            .order_by(TRIALS.c.trial_id).with_for_update()).scalars())  # one lock order
         won = [trial_id for trial_id in trial_ids if trial_id in free]
         if won:
             connection.execute(HEARTBEATS.delete().where(HEARTBEATS.c.trial_id.in_(won)))
@@ -165,7 +165,7 @@ def record(study: optuna.Study, outcomes: Sequence[Outcome]) -> list[int]:
         running = set(connection.execute(
             sqlalchemy.select(TRIALS.c.trial_id)
             .where(TRIALS.c.trial_id.in_(ids), TRIALS.c.state == TrialState.RUNNING)
-            .with_for_update()).scalars())
+            .order_by(TRIALS.c.trial_id).with_for_update()).scalars())
         kept = [outcome for outcome in outcomes if outcome.trial_id in running]
         if kept:
             kept_ids = [outcome.trial_id for outcome in kept]

@@ -34,7 +34,8 @@ from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult, train_at_epochs
 
 log = logging.getLogger(__name__)
 MAX_GROUP = 64
-IDLE_POLL_S = 0.2  # how often an idle worker looks for work (a cheap query)
+IDLE_POLL_S = 0.2  # an idle worker looks for work again after this, then less and less often
+MAX_IDLE_POLL_S = 2.0  # (many idle workers on one database stay quiet)
 
 
 @dataclass
@@ -197,18 +198,21 @@ class Worker:
         if self.options.exit_with_parent:
             watch_parent()
         done = 0
+        idle_s = IDLE_POLL_S
         try:
             while self.options.deadline is None or time.time() < self.options.deadline:
                 queue.fail_stale(self.store, self.study)
                 finished = self.work_once(heartbeat)
                 done += finished
                 if finished:
+                    idle_s = IDLE_POLL_S
                     continue
                 states = self.store.retry(lambda: queue.counts(self.study), locked=False)
                 if not states.get(optuna.trial.TrialState.WAITING) and not states.get(
                         optuna.trial.TrialState.RUNNING):
                     break
-                time.sleep(IDLE_POLL_S)
+                time.sleep(idle_s)  # others still train: one may fail and be queued again
+                idle_s = min(2 * idle_s, MAX_IDLE_POLL_S)
         finally:
             heartbeat.stop()
             self.store.close()

@@ -127,3 +127,8 @@ def test_trainer_equals_textbook_training(task_name: str, overrides: dict) -> No
     tolerance = 0.2 if task.direction == "maximize" else 1e-4  # one of 1,291 images may flip
     assert trainer.curves["val_metric"][-1] == pytest.approx(val_metric, rel=tolerance,
                                                              abs=tolerance)
+
+
+def test_direct_optimizer_needs_parameters() -> None:
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        DirectOptimizer("adam", [], lr=0.01, weight_decay=0.0)

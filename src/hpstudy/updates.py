@@ -96,6 +96,8 @@ class DirectOptimizer:
     """One model's optimizer: `step(grads)` updates `params` in place as torch.optim would."""
 
     def __init__(self, kind: str, params: Sequence[Tensor], lr: float, weight_decay: float):
+        if not params:
+            raise ValueError("The model has no trainable parameters to optimize.")
         self.kind, self.lr, self.decay = kind, lr, weight_decay
         self.params = [p.detach() for p in params]  # the same storage, updated in place
         self.state = OptimizerState(self.params)

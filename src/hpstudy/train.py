@@ -155,10 +155,9 @@ class Trainer:
         for start in range(0, len(x), size):
             batch_x, batch_y = x[start : start + size], y[start : start + size]
             loss = self.task.loss(self.cfg, self.model(batch_x), batch_y)
-            grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+            grads = torch.autograd.grad(loss, self.params, materialize_grads=True)
             with torch.no_grad():
-                self.optimizer.step([torch.zeros_like(p) if g is None else g
-                                     for p, g in zip(self.params, grads, strict=True)])
+                self.optimizer.step(grads)
             total += loss.detach() * len(batch_y)
         mean_loss = float(total) / len(x)
         self.train_time_s += time.perf_counter() - started

@@ -116,10 +116,11 @@ def create_or_resume(store: Store, prepared: Prepared) -> optuna.Study:
 
 def start_workers(options: WorkerOptions, jobs: int) -> list[multiprocessing.process.BaseProcess]:
     context = multiprocessing.get_context("fork")
+    wake = context.Event()
     processes: list[multiprocessing.process.BaseProcess] = []
     for _ in range(jobs):
         child = replace(options, exit_with_parent=True)
-        process = context.Process(target=run_worker, args=(child,), daemon=False)
+        process = context.Process(target=run_worker, args=(child, wake), daemon=False)
         process.start()
         processes.append(process)
     return processes

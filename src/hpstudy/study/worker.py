@@ -9,6 +9,7 @@ and batch size are vectorized (`hpstudy.batched`), and configurations that diffe
 from __future__ import annotations
 
 import logging
+import multiprocessing.synchronize
 import os
 import platform
 import socket
@@ -83,8 +84,10 @@ def share_key(task: Task, cfg: TrainConfig) -> Hashable:
 class Worker:
     """The loop of one worker process."""
 
-    def __init__(self, options: WorkerOptions):
+    def __init__(self, options: WorkerOptions,
+                 wake: multiprocessing.synchronize.Event | None = None):
         self.options = options
+        self.wake = wake  # set by a sibling process when it records results
         for module in options.task_modules:
             load_task_module(module)
         torch.set_num_threads(options.threads)
@@ -201,22 +204,35 @@ class Worker:
         idle_s = IDLE_POLL_S
         try:
             while self.options.deadline is None or time.time() < self.options.deadline:
+                if self.wake is not None:
+                    self.wake.clear()  # before looking: a later record wakes this worker
                 queue.fail_stale(self.store, self.study)
                 finished = self.work_once(heartbeat)
                 done += finished
                 if finished:
+                    if self.wake is not None:
+                        self.wake.set()
                     idle_s = IDLE_POLL_S
                     continue
                 states = self.store.retry(lambda: queue.counts(self.study), locked=False)
                 if not states.get(optuna.trial.TrialState.WAITING) and not states.get(
                         optuna.trial.TrialState.RUNNING):
                     break
-                time.sleep(idle_s)  # others still train: one may fail and be queued again
+                # others still train: one may fail and be queued again
+                idle_wait(self.wake, idle_s)
                 idle_s = min(2 * idle_s, MAX_IDLE_POLL_S)
         finally:
             heartbeat.stop()
             self.store.close()
         return done
+
+
+def idle_wait(wake: multiprocessing.synchronize.Event | None, seconds: float) -> None:
+    """Wait `seconds`, or until `wake` is set (a sibling process recorded results)."""
+    if wake is None:
+        time.sleep(seconds)
+    else:
+        wake.wait(seconds)
 
 
 def watch_parent() -> None:
@@ -231,6 +247,8 @@ def watch_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def run_worker(options: WorkerOptions) -> int:
-    """Entry point of a worker process."""
-    return Worker(options).run()
+def run_worker(options: WorkerOptions,
+               wake: multiprocessing.synchronize.Event | None = None) -> int:
+    """Entry point of a worker process; `wake` is shared by the workers of one `hpstudy run`
+    (an idle one then notices at once that the last trainings are done)."""
+    return Worker(options, wake).run()

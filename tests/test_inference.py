@@ -1,0 +1,74 @@
+"""Measuring a split: the oneDNN blocked-tensor path gives the plain forward pass's outputs."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from hpstudy.inference import blocked_prefix, predict
+from hpstudy.study.worker import idle_wait
+from hpstudy.tasks import get_task
+from hpstudy.tasks.base import Splits
+from hpstudy.train import Trainer
+
+
+def usps_like_splits(n: int = 300) -> Splits:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 1, 16, 16, generator=generator)
+    x[:, :, :4] = 0.0  # a blank border, as in the digits: many equal values
+    y = torch.randint(0, 10, (n,), generator=generator)
+    return Splits(x, y, x[:100], y[:100], x[:50], y[:50])
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"width": 8}, {"width": 64}, {"layers": 1}, {"layers": 5}, {"activation": "sigmoid"},
+    {"activation": "tanh"}, {"activation": "leaky_relu"},
+])
+def test_predict_equals_the_plain_forward_pass(overrides: dict) -> None:
+    task = get_task("usps")
+    cfg = task.make_config(overrides)
+    trainer = Trainer(task, cfg, usps_like_splits())
+    trainer.run_epoch()  # weights that are not the initial ones
+    model, x = trainer.model, trainer.x_train
+    assert blocked_prefix(model, x), "the CNN's convolutions should run on blocked tensors"
+    with torch.no_grad():
+        model.eval()
+        plain = model(x)
+        model.train()
+    fast = predict(model, x, chunk=64)  # several chunks and a partial one
+    assert fast.shape == plain.shape
+    torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
+    assert model.training
+
+
+def test_predict_keeps_eval_mode_and_runs_other_models_as_they_are() -> None:
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)).eval()
+    x = torch.randn(10, 3)
+    assert not blocked_prefix(model, x)
+    torch.testing.assert_close(predict(model, x, chunk=3), model(x).detach())
+    assert not model.training
+
+
+def test_unsupported_leading_modules_take_the_plain_path() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, padding_mode="reflect"), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
+    x = torch.randn(5, 1, 8, 8)
+    assert not blocked_prefix(model, x)
+    assert not blocked_prefix(model.double(), x.double())
+    torch.testing.assert_close(predict(model, x.double()), model(x.double()).detach())
+
+
+def test_idle_worker_wakes_when_a_sibling_records() -> None:
+    wake = multiprocessing.get_context("fork").Event()
+    threading.Timer(0.1, wake.set).start()
+    started = time.perf_counter()
+    idle_wait(wake, 10.0)
+    assert time.perf_counter() - started < 5.0
+    started = time.perf_counter()
+    idle_wait(None, 0.05)
+    assert time.perf_counter() - started >= 0.05

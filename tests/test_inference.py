@@ -61,6 +61,8 @@ def test_unsupported_leading_modules_take_the_plain_path() -> None:
     assert not blocked_prefix(model, x)
     assert not blocked_prefix(model.double(), x.double())
     torch.testing.assert_close(predict(model, x.double()), model(x.double()).detach())
+    float64_weights = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten()).double()
+    assert not blocked_prefix(float64_weights, x)
 
 
 def test_idle_worker_wakes_when_a_sibling_records() -> None:

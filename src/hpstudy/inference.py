@@ -31,7 +31,8 @@ def runs_blocked(module: nn.Module) -> bool:
 def blocked_prefix(model: nn.Module, x: torch.Tensor) -> list[nn.Module]:
     """The leading modules of `model` to run on blocked tensors (none if that does not pay)."""
     if not isinstance(model, nn.Sequential) or x.device.type != "cpu" or x.dim() != 4 \
-            or x.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+            or x.dtype != torch.float32 or not torch.backends.mkldnn.is_available() \
+            or any(p.dtype != torch.float32 for p in model.parameters()):
         return []
     prefix: list[nn.Module] = []
     for module in model:

@@ -46,3 +46,16 @@ def test_task_module_missing_is_one_line(capsys):
     assert main(["train", "sine", "--task-module", "/no/such/task.py"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not exist" in err
+
+
+def test_a_model_without_trainable_parameters_is_a_clear_error(tmp_path, capsys):
+    """A task whose model has nothing to train gets one line and exit code 2, no traceback."""
+    path = readme_example(tmp_path)
+    source = path.read_text().replace(
+        "return nn.Sequential(*layers, nn.Linear(size, 1))",
+        "return nn.Sequential(*layers, nn.Linear(size, 1)).requires_grad_(False)")
+    path.write_text(source)
+    code = main(["train", "sine", "--task-module", str(path), "--set", "epochs=1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no trainable parameters" in err and "Traceback" not in err

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from hpstudy.config import TrainConfig
+from hpstudy.errors import ConfigError
 from hpstudy.tasks import get_task
 from hpstudy.train import Trainer, pool_before_activation
 from hpstudy.updates import DirectOptimizer
@@ -130,5 +131,5 @@ def test_trainer_equals_textbook_training(task_name: str, overrides: dict) -> No
 
 
 def test_direct_optimizer_needs_parameters() -> None:
-    with pytest.raises(ValueError, match="no trainable parameters"):
+    with pytest.raises(ConfigError, match="no trainable parameters"):
         DirectOptimizer("adam", [], lr=0.01, weight_decay=0.0)

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
+from hpstudy.errors import ConfigError
+
 Tensor = torch.Tensor
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 RMSPROP_ALPHA, RMSPROP_EPS = 0.99, 1e-8
@@ -97,7 +99,8 @@ class DirectOptimizer:
 
     def __init__(self, kind: str, params: Sequence[Tensor], lr: float, weight_decay: float):
         if not params:
-            raise ValueError("The model has no trainable parameters to optimize.")
+            raise ConfigError("The model has no trainable parameters to optimize (all of them "
+                              "have requires_grad=False).")
         self.kind, self.lr, self.decay = kind, lr, weight_decay
         self.params = [p.detach() for p in params]  # the same storage, updated in place
         self.state = OptimizerState(self.params)

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
-import time
-
 import pytest
 import torch
 from torch import nn
 
 from hpstudy.inference import blocked_prefix, predict
-from hpstudy.study.worker import idle_wait
 from hpstudy.tasks import get_task
 from hpstudy.tasks.base import Splits
 from hpstudy.train import Trainer
@@ -64,13 +59,3 @@ def test_unsupported_leading_modules_take_the_plain_path() -> None:
     float64_weights = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten()).double()
     assert not blocked_prefix(float64_weights, x)
 
-
-def test_idle_worker_wakes_when_a_sibling_records() -> None:
-    wake = multiprocessing.get_context("fork").Event()
-    threading.Timer(0.1, wake.set).start()
-    started = time.perf_counter()
-    idle_wait(wake, 10.0)
-    assert time.perf_counter() - started < 5.0
-    started = time.perf_counter()
-    idle_wait(None, 0.05)
-    assert time.perf_counter() - started >= 0.05

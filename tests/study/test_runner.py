@@ -1,6 +1,9 @@
 """Running studies end to end through the CLI: counts, resume after a crash, sampler studies."""
 
 import json
+import multiprocessing
+import threading
+import time
 
 import optuna
 import pytest
@@ -10,6 +13,7 @@ from hpstudy.study import queue, storage
 from hpstudy.study.runner import create_or_resume, prepare
 from hpstudy.study.spec import load_spec
 from hpstudy.study.storage import Store, default_url
+from hpstudy.study.worker import idle_wait
 from hpstudy.tasks import get_task
 
 TINY = "0.02"  # houses-seed epochs 50..1000 become 1..20
@@ -126,3 +130,14 @@ def test_coordinate_study_runs_rounds(tmp_path, capsys):
     assert len(rows) >= 5 and len(set(keys(rows))) == len(rows)
     study = optuna.load_study(study_name="c", storage=default_url(out))
     assert len(study.user_attrs["coordinate_bases"]) >= 1
+
+
+def test_idle_worker_wakes_when_a_sibling_records() -> None:
+    wake = multiprocessing.get_context("fork").Event()
+    threading.Timer(0.1, wake.set).start()
+    started = time.perf_counter()
+    idle_wait(wake, 10.0)
+    assert time.perf_counter() - started < 5.0
+    started = time.perf_counter()
+    idle_wait(None, 0.05)
+    assert time.perf_counter() - started >= 0.05

@@ -1,5 +1,6 @@
 """Benchmarks: hpstudy against textbook PyTorch (`bench/reference.py`), same configurations,
-same machine, one invocation; each side runs as its own process, timed from start to exit.
+same machine, one invocation; each side runs as its own process, timed from start to exit, its
+peak memory sampled with its children's (`bench/procs.py`).
 
     python bench/run.py [--quick] [--out bench/results.md]
 
@@ -21,6 +22,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,7 +39,9 @@ import hpstudy
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
+MEMORY_LIMIT_MB = 2048  # a study's peak memory must stay under 2 GB
 
+import procs  # noqa: E402
 import steps  # noqa: E402
 
 
@@ -46,11 +50,13 @@ class Comparison:
     """Wall times (s) of both sides of one benchmark and what each reported."""
 
     name: str
-    target: float  # the speed-up hpstudy should reach
+    target: float | None  # the speed-up hpstudy should reach (None: the run is reduced)
     ours: list[float] = field(default_factory=list)
     reference: list[float] = field(default_factory=list)
     ours_train_s: list[float] = field(default_factory=list)
     reference_train_s: list[float] = field(default_factory=list)
+    ours_peak_mb: list[float] = field(default_factory=list)
+    reference_peak_mb: list[float] = field(default_factory=list)
     note: str = ""
 
     @property
@@ -62,28 +68,46 @@ class Comparison:
         if self.ours_train_s and self.reference_train_s:
             train = (f"{statistics.median(self.reference_train_s):.2f} / "
                      f"{statistics.median(self.ours_train_s):.2f}")
-        verdict = "yes" if self.ratio >= self.target else "**no**"
+        if self.target is None:
+            goal = "none (reduced run)"
+        else:
+            goal = f">= {self.target:g}x: " + ("yes" if self.ratio >= self.target else "**no**")
         runs = f"{len(self.reference)}/{len(self.ours)}"
         return (f"| {self.name} | {runs} | {statistics.median(self.reference):.2f} | "
                 f"{statistics.median(self.ours):.2f} | **{self.ratio:.2f}x** | "
-                f">= {self.target:g}x: {verdict} | {train} | {self.note} |")
+                f"{goal} | {train} | {self.memory()} | {self.note} |")
+
+    def memory(self) -> str:
+        """Peak memory of each side (the largest run), and whether hpstudy stays under 2 GB."""
+        if not self.ours_peak_mb or not self.reference_peak_mb:
+            return "not measured"
+        ours = max(self.ours_peak_mb)
+        verdict = "yes" if ours < MEMORY_LIMIT_MB else "**no**"
+        return (f"{max(self.reference_peak_mb):.0f} / {ours:.0f} "
+                f"(< {MEMORY_LIMIT_MB / 1024:g} GB: {verdict})")
 
 
 HEADER = ("| benchmark | runs ref/hpstudy | reference wall (s) | hpstudy wall (s) | speed-up | "
-          "target | train loop s, ref / hpstudy | note |\n|---|---:|---:|---:|---:|---|---:|---|")
+          "target | train loop s, ref / hpstudy | peak memory MB, ref / hpstudy | note |\n"
+          "|---|---:|---:|---:|---:|---|---:|---:|---|")
 
 
-def run_process(command: list[str], env: dict[str, str]) -> tuple[float, dict[str, Any]]:
-    """Wall seconds of one process and the JSON object on its last stdout line (if any)."""
-    started = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
-                          check=False)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}): "
-                           f"{proc.stderr.strip()[-2000:]}")
-    lines = proc.stdout.strip().splitlines()
-    return wall, json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+def run_process(command: list[str], env: dict[str, str]) -> tuple[float, float | None,
+                                                                 dict[str, Any]]:
+    """Wall seconds and peak memory (MB) of one process with its children, and the JSON object
+    on its last stdout line (if any)."""
+    done = procs.run_measured(command, env, ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): "
+                           f"{done.stderr.strip()[-2000:]}")
+    lines = done.stdout.strip().splitlines()
+    found = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    return done.wall_s, done.peak_mb, found
+
+
+def record_peak(into: list[float], peak: float | None) -> None:
+    if peak is not None:
+        into.append(peak)
 
 
 def hpstudy_command(*args: str) -> list[str]:
@@ -94,18 +118,20 @@ def reference_command(*args: str) -> list[str]:
     return [sys.executable, str(BENCH / "reference.py"), *args]
 
 
-def compare_training(task: str, overrides: list[str], target: float, repeats: int,
+def compare_training(task: str, overrides: list[str], target: float | None, repeats: int,
                      env: dict[str, str]) -> Comparison:
     """(a): one training, reference and hpstudy alternating."""
     sets = [arg for item in overrides for arg in ("--set", item)]
     label = f"train {task}" + "".join(f" {item}" for item in overrides)
     result = Comparison(label, target)
     for _ in range(repeats):
-        wall, out = run_process(reference_command("train", task, *sets), env)
+        wall, peak, out = run_process(reference_command("train", task, *sets), env)
         result.reference.append(wall)
+        record_peak(result.reference_peak_mb, peak)
         result.reference_train_s.append(out["train_time_s"])
-        wall, out = run_process(hpstudy_command("train", task, *sets, "--json"), env)
+        wall, peak, out = run_process(hpstudy_command("train", task, *sets, "--json"), env)
         result.ours.append(wall)
+        record_peak(result.ours_peak_mb, peak)
         result.ours_train_s.append(out["train_time_s"])
         print(f"  {label}: reference {result.reference[-1]:.2f} s, "
               f"hpstudy {result.ours[-1]:.2f} s", flush=True)
@@ -118,7 +144,7 @@ def study_available(env: dict[str, str]) -> bool:
     return proc.returncode == 0
 
 
-def compare_study(name: str, repeats: int, scale: float, target: float, rounds: int,
+def compare_study(name: str, repeats: int, scale: float, target: float | None, rounds: int,
                   env: dict[str, str]) -> Comparison:
     """(b), (c): a whole study; hpstudy runs before and after the reference when rounds > 1
     (it is short), so that both see similar machine load."""
@@ -126,15 +152,17 @@ def compare_study(name: str, repeats: int, scale: float, target: float, rounds: 
     result = Comparison(label, target)
     for round_ in range(rounds):
         with tempfile.TemporaryDirectory(prefix="hpstudy-bench-") as out:
-            wall, _ = run_process(hpstudy_command(
+            wall, peak, _ = run_process(hpstudy_command(
                 "run", name, "--repeats", str(repeats), "--epoch-scale", str(scale),
                 "--out", str(Path(out) / name), "--quiet"), env)
         result.ours.append(wall)
+        record_peak(result.ours_peak_mb, peak)
         print(f"  {label}: hpstudy {wall:.1f} s", flush=True)
         if round_ == 0:
-            wall, found = run_process(reference_command(
+            wall, peak, found = run_process(reference_command(
                 "study", name, "--repeats", str(repeats), "--epoch-scale", str(scale)), env)
             result.reference.append(wall)
+            record_peak(result.reference_peak_mb, peak)
             result.reference_train_s.append(found["train_time_s"])
             result.note = f"{found['trainings']} trainings (list from {found['source']})"
             print(f"  {label}: reference {wall:.1f} s ({result.note})", flush=True)
@@ -150,19 +178,53 @@ def machine() -> list[str]:
     except OSError:
         pass
     return [f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-            f"- cpus: {os.cpu_count()} ({cpu})", f"- platform: {platform.platform()}",
+            f"- cpus: {os.cpu_count()} ({cpu}, {cpu_flags()})",
+            f"- platform: {platform.platform()}",
             f"- python {platform.python_version()}, torch {torch.__version__}, "
             f"hpstudy {hpstudy.__version__}",
             f"- torch threads: reference {torch.get_num_threads()} (torch default), "
             "hpstudy its defaults (1 per study worker; every core for a lone CNN training)"]
 
 
-def load_line(when: str) -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    busy = load > 0.5 * (os.cpu_count() or 1)
-    warning = (" (busy: other work shares the CPUs; the reference, on torch's default threads, "
-               "suffers most, so ratios are less reliable)") if busy else ""
-    return f"- 1-minute load average {when}: {load:.2f}{warning}"
+def cpu_seconds() -> tuple[float, float, float] | None:
+    """(busy CPU seconds of the whole machine, hypervisor steal, this process and its finished
+    children): busy minus ours is what other programs took during a benchmark (Linux only)."""
+    try:
+        stat = Path("/proc/stat").read_text()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = [int(v) for v in stat.split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    ours = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return ((user + nice + system + irq + softirq) / tick, steal / tick,
+            sum(u.ru_utime + u.ru_stime for u in ours))
+
+
+def other_load_line(start: tuple[float, float, float] | None, seconds: float) -> str:
+    """How much CPU time other programs (and the hypervisor) took while the benchmarks ran."""
+    end = cpu_seconds()
+    if start is None or end is None:
+        return "- CPU time taken by other programs: not measured (no /proc/stat)"
+    busy, steal, ours = (b - a for a, b in zip(start, end, strict=True))
+    other = max(0.0, busy - ours)
+    share = (other + steal) / (seconds * (os.cpu_count() or 1))
+    warning = (" (busy: other work shared the CPUs; the reference, on torch's default threads, "
+               "suffers most, so ratios are less reliable)") if share > 0.05 else ""
+    return (f"- CPU time taken by other programs during the {seconds:.0f} s run: {other:.1f} s, "
+            f"hypervisor steal {steal:.1f} s ({100 * share:.1f}% of the machine){warning}")
+
+
+def cpu_flags() -> str:
+    """The widest vector instructions of this CPU (oneDNN's kernels depend on them)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "?"
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    return next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"),
+                                         ("avx", "AVX")) if flag in flags), "SSE")
 
 
 def main() -> int:
@@ -174,17 +236,19 @@ def main() -> int:
     data = ROOT.parent / "shared" / "data"
     if "HPSTUDY_DATA_DIR" not in env and data.is_dir():
         env["HPSTUDY_DATA_DIR"] = str(data)
-    info = machine() + [load_line("at start")]
+    started, usage = time.perf_counter(), cpu_seconds()
+    info = machine()
     print("\n".join(info), flush=True)
     comparisons, notes = [], []
     print("(a) single trainings", flush=True)
     cases = [("usps", ["epochs=5"], 1.3), ("houses", [], 1.0)]
     if not args.quick:
         cases.insert(1, ("usps", [], 1.0))
-    for task, overrides, target in cases:
-        comparisons.append(compare_training(task, overrides, target, 3, env))
-    studies = [("houses-seed", 2, 0.1, 20.0)] if args.quick else [
-        ("houses-seed", 5, 0.2, 20.0), ("usps-seed", 1, 0.2, 3.0)]
+    for task, overrides, speed in cases:
+        comparisons.append(compare_training(task, overrides, speed, 3, env))
+    # the study targets are for the full runs; --quick runs a smaller houses study
+    studies: list[tuple[str, int, float, float | None]] = [("houses-seed", 2, 0.1, None)] \
+        if args.quick else [("houses-seed", 5, 0.2, 20.0), ("usps-seed", 1, 0.2, 3.0)]
     if study_available(env):
         print("(b), (c) whole studies", flush=True)
         for name, repeats, scale, target in studies:
@@ -197,7 +261,7 @@ def main() -> int:
     step_rows = steps.measure_steps([1, 5, 32] if args.quick else [1, 5, 32, 128],
                                     epochs=3, repeats=3 if args.quick else 5)
     solo_rows = steps.measure_solo_optimizers(epochs=3, repeats=3 if args.quick else 5)
-    info.append(load_line("at the end"))
+    info.append(other_load_line(usage, time.perf_counter() - started))
     report = render(info, comparisons, notes, step_rows + solo_rows, args.quick)
     args.out.write_text(report)
     print(report)
@@ -209,7 +273,9 @@ def render(info: list[str], comparisons: list[Comparison], notes: list[str],
     lines = ["# hpstudy benchmarks" + (" (quick)" if quick else ""), "",
              "Written by `python bench/run.py" + (" --quick" if quick else "") + "`. Each side "
              "is a separate process timed from start to exit (imports and data loading "
-             "included); speed-up = reference median / hpstudy median.", "", *info, "",
+             "included); speed-up = reference median / hpstudy median; peak memory = the "
+             "largest summed PSS of a side's process and its children (a study's workers), "
+             f"sampled every {procs.SAMPLE_S:g} s.", "", *info, "",
              HEADER, *(c.row() for c in comparisons), ""]
     lines += [f"- {note}" for note in notes] + ([""] if notes else [])
     lines += ["## Stacked houses MLPs (`bench/steps.py`, one thread)", "",

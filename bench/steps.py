@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -46,7 +46,7 @@ def stacked_step_s(cfg: TrainConfig, splits: Splits, epochs: int, models: int) -
 class TorchOptimizer:
     """A torch.optim optimizer behind the solo trainer's `step(grads)`."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, params: list[torch.Tensor]):
+    def __init__(self, optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor]):
         self.optimizer, self.params = optimizer, params
 
     def step(self, grads: list[torch.Tensor]) -> None:

@@ -29,7 +29,7 @@ class Finished:
     stderr: str
 
 
-def parents() -> dict[int, list[int]]:
+def children_by_parent() -> dict[int, list[int]]:
     """Each running process id's children, from one pass over /proc."""
     children: dict[int, list[int]] = {}
     for stat in PROC.glob("[0-9]*/stat"):
@@ -44,7 +44,7 @@ def parents() -> dict[int, list[int]]:
 
 def tree_pss_kb(pid: int) -> int | None:
     """The summed PSS (kB) of `pid` and its descendants, or None where it cannot be read."""
-    children = parents()
+    children = children_by_parent()
     total, pending, seen = 0, [pid], False
     while pending:
         current = pending.pop()

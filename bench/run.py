@@ -169,16 +169,23 @@ def compare_study(name: str, repeats: int, scale: float, target: float | None, r
     return result
 
 
-def machine() -> list[str]:
-    cpu = platform.processor() or "?"
+def cpu_description() -> str:
+    """The CPU's model name and widest vector instructions (oneDNN's kernels depend on them)."""
     try:
-        names = [line.split(":", 1)[1].strip() for line in
-                 Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
-        cpu = names[0] if names else cpu
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
+        return platform.processor() or "?"
+    field = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
+             for line in reversed(lines) if ":" in line}  # the first CPU's values
+    flags = field.get("flags", "").split()
+    isa = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"),
+                                        ("avx", "AVX")) if flag in flags), "SSE")
+    return f"{field.get('model name', platform.processor() or '?')}, {isa}"
+
+
+def machine() -> list[str]:
     return [f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-            f"- cpus: {os.cpu_count()} ({cpu}, {cpu_flags()})",
+            f"- cpus: {os.cpu_count()} ({cpu_description()})",
             f"- platform: {platform.platform()}",
             f"- python {platform.python_version()}, torch {torch.__version__}, "
             f"hpstudy {hpstudy.__version__}",
@@ -213,18 +220,6 @@ def other_load_line(start: tuple[float, float, float] | None, seconds: float) ->
                "suffers most, so ratios are less reliable)") if share > 0.05 else ""
     return (f"- CPU time taken by other programs during the {seconds:.0f} s run: {other:.1f} s, "
             f"hypervisor steal {steal:.1f} s ({100 * share:.1f}% of the machine){warning}")
-
-
-def cpu_flags() -> str:
-    """The widest vector instructions of this CPU (oneDNN's kernels depend on them)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "?"
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
-                  if line.startswith("flags")), [])
-    return next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"),
-                                         ("avx", "AVX")) if flag in flags), "SSE")
 
 
 def main() -> int:

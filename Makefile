@@ -17,7 +17,7 @@ demo: $(VENV)/.installed
 	$(BIN)/hpstudy reproduce
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
 
 test: lint

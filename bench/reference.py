@@ -28,13 +28,13 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hpstudy.config import TrainConfig, parse_overrides  # noqa: E402
+from hpstudy.config import Config, parse_overrides  # noqa: E402
 from hpstudy.tasks import Task, get_task  # noqa: E402
 from hpstudy.tasks.base import Splits  # noqa: E402
 from studies import study_task, study_trainings  # noqa: E402
 
 
-def textbook_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+def textbook_optimizer(cfg: Config, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
@@ -44,7 +44,7 @@ def textbook_optimizer(cfg: TrainConfig, params: Iterable[nn.Parameter]) -> torc
     return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
 
 
-def train_one(task: Task, cfg: TrainConfig, splits: Splits) -> dict[str, Any]:
+def train_one(task: Task, cfg: Config, splits: Splits) -> dict[str, Any]:
     """Train `cfg` the textbook way; returns its metrics and training-loop time."""
     torch.manual_seed(cfg.seed)
     model = task.build_model(cfg, splits)

@@ -17,13 +17,13 @@ from typing import Any
 import torch
 
 from hpstudy.batched import train_group
-from hpstudy.config import TrainConfig
+from hpstudy.config import Config
 from hpstudy.tasks import get_task
 from hpstudy.tasks.base import Splits
 from hpstudy.train import Trainer
 
 
-def solo_step_s(cfg: TrainConfig, splits: Splits, epochs: int, default_optimizer: bool = False
+def solo_step_s(cfg: Config, splits: Splits, epochs: int, default_optimizer: bool = False
                 ) -> float:
     """Seconds per optimizer step of one model trained by the solo trainer (with torch.optim's
     default implementation of the optimizer if asked)."""
@@ -36,7 +36,7 @@ def solo_step_s(cfg: TrainConfig, splits: Splits, epochs: int, default_optimizer
     return trainer.train_time_s / (epochs * steps_per_epoch(cfg, splits))
 
 
-def stacked_step_s(cfg: TrainConfig, splits: Splits, epochs: int, models: int) -> float:
+def stacked_step_s(cfg: Config, splits: Splits, epochs: int, models: int) -> float:
     """Seconds per stacked step of `models` models (all of them updated once)."""
     cfgs = [cfg.replace(seed=seed, epochs=epochs) for seed in range(models)]
     results = train_group(get_task("houses"), cfgs, splits)
@@ -87,7 +87,7 @@ def format_solo_rows(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def steps_per_epoch(cfg: TrainConfig, splits: Splits) -> int:
+def steps_per_epoch(cfg: Config, splits: Splits) -> int:
     return -(-len(splits.x_train) // cfg.batch_size)
 
 

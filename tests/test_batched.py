@@ -14,7 +14,7 @@ from torch import nn
 
 from hpstudy import batched
 from hpstudy.batched import GroupTraining, build_stack, group_key, mlp_of, plan_runs, train_group
-from hpstudy.config import TrainConfig
+from hpstudy.config import Config
 from hpstudy.tasks import get_task
 from hpstudy.tasks.base import Splits
 from hpstudy.tasks.houses import HousesTask
@@ -38,7 +38,7 @@ def splits() -> Splits:
     return HOUSES.load_splits(HOUSES.default_config(), None)
 
 
-def houses_config(**changes: object) -> TrainConfig:
+def houses_config(**changes: object) -> Config:
     """A small houses configuration: 3 epochs of 2x8 units, batch 64."""
     return HOUSES.make_config({"epochs": 3, "layers": 2, "width": 8, "batch_size": 64} | changes)
 
@@ -61,7 +61,7 @@ def assert_same(stacked: TrialResult, solo: TrialResult) -> None:
         assert all(close(a, b) for a, b in zip(stacked.curves[name], values, strict=True)), name
 
 
-def assert_matches_solo(cfgs: list[TrainConfig], splits: Splits, chance_patience: int = 3) -> None:
+def assert_matches_solo(cfgs: list[Config], splits: Splits, chance_patience: int = 3) -> None:
     stacked = train_group(HOUSES, cfgs, splits, chance_patience=chance_patience)
     for cfg, result in zip(cfgs, stacked, strict=True):
         assert_same(result, train(HOUSES, cfg, splits, chance_patience=chance_patience))
@@ -181,7 +181,7 @@ class WideHouses(HousesTask):
 
     name = "wide-houses"
 
-    def build_model(self, cfg: TrainConfig, splits: Splits) -> nn.Module:
+    def build_model(self, cfg: Config, splits: Splits) -> nn.Module:
         return nn.Sequential(nn.Linear(splits.x_train.shape[1], 1))
 
 

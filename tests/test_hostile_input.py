@@ -28,11 +28,14 @@ from hpstudy.config import ACTIVATIONS, OPTIMIZERS
 from hpstudy.study.spec import BUDGET_KEYS, STRATEGIES, TOP_KEYS
 from hpstudy.study.storage import Store, default_url
 from hpstudy.tasks import get_task, list_tasks, usps_data
+from hpstudy.train_params import SCHEDULES
 
 MANY = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 HOUSES = get_task("houses")
 PARAMS = HOUSES.param_names
+CHOICES = {"activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
+           "loss": ("mse", "gaussian_nll")}
 VALID_BASE: dict[str, Any] = {"name": "s", "task": "houses", "strategy": "ablation",
                               "defaults": {"epochs": 1}, "space": {"lr": [0.01]}}
 
@@ -123,19 +126,21 @@ def invalid_value(param: str) -> st.SearchStrategy[Any]:
     """A TOML value breaking the rule of the houses hyperparameter `param`."""
     if param in ("layers", "width", "batch_size", "epochs"):
         return st.one_of(st.integers(max_value=0), NOT_INT)
-    if param == "seed":
+    if param in ("seed", "warmup_epochs"):
         return st.one_of(st.integers(max_value=-1), NOT_INT)
+    if param == "momentum":  # a float in [0, 1)
+        return st.one_of(st.integers(max_value=-1), st.integers(min_value=1), st.floats().filter(
+            lambda x: not 0 <= x < 1), NOT_NUMBER)
     if param == "lr":
         return st.one_of(st.integers(max_value=0), st.floats().filter(lambda x: not x > 0
                                                                          or math.isinf(x)),
                          NOT_NUMBER)
-    if param == "weight_decay":
+    if param in ("weight_decay", "grad_clip"):
         return st.one_of(st.integers(max_value=-1), st.floats().filter(
             lambda x: not x >= 0 or math.isinf(x)), NOT_NUMBER)
     if param == "normalize":
         return st.one_of(st.integers(), st.floats(), st.text(max_size=6), st.dates())
-    choices = {"activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "loss": HOUSES.losses}
-    return not_in(choices[param])
+    return not_in(CHOICES[param])
 
 
 def unknown(known: tuple[str, ...]) -> st.SearchStrategy[str]:
@@ -274,18 +279,22 @@ def invalid_set_text(param: str) -> st.SearchStrategy[str]:
     """`--set` text for `param` that breaks its rule (as the CLI parses values)."""
     if param in ("layers", "width", "batch_size"):
         return numbers_as_text("int>=1")
-    if param == "seed":
+    if param in ("seed", "warmup_epochs"):
         return numbers_as_text("int>=0")
     if param == "lr":
         return numbers_as_text("float>0")
-    if param == "weight_decay":
+    if param == "momentum":
+        return st.one_of(st.floats().filter(lambda x: not 0 <= x < 1).map(repr),
+                         st.integers().filter(lambda x: x != 0).map(str),
+                         st.sampled_from(["nan", "inf", "1.0", "none", "0.9.1"]))
+    if param in ("weight_decay", "grad_clip"):
         return st.one_of(st.floats(max_value=-1e-300).map(repr), st.integers(max_value=-1)
                          .map(str), st.sampled_from(["nan", "inf", "true", "zero"]))
     if param == "normalize":
         return st.one_of(st.integers().map(str), st.sampled_from(["yes", "no", "on", "", "1.0"]),
                          st.text(string.ascii_letters, min_size=1, max_size=6).filter(
                              lambda s: s.lower() not in ("true", "false")))
-    choices = {"activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "loss": HOUSES.losses}[param]
+    choices = CHOICES[param]
     return st.one_of(st.text(max_size=12).filter(lambda s: s.strip() not in choices),
                      st.integers().map(str), st.sampled_from(["true", "1.5", "RELU", " "]))
 

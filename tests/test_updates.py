@@ -9,36 +9,44 @@ import pytest
 import torch
 from torch import nn
 
-from hpstudy.config import TrainConfig
+from hpstudy.config import Config
 from hpstudy.errors import ConfigError
+from hpstudy.schedules import steps_per_epoch, torch_scheduler
 from hpstudy.tasks import get_task
 from hpstudy.train import Trainer, pool_before_activation
+from hpstudy.train_params import momentum_of
 from hpstudy.updates import DirectOptimizer
 
 
-def torch_optimizer(kind: str, params: list[torch.Tensor], lr: float, decay: float
-                    ) -> torch.optim.Optimizer:
+def torch_optimizer(kind: str, params: list[torch.Tensor], lr: float, decay: float,
+                    momentum: float | None = None) -> torch.optim.Optimizer:
     if kind == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=decay)
     if kind == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=decay)
-    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=decay)
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=decay,
+                                   momentum=momentum_of(kind, momentum))
+    return torch.optim.SGD(params, lr=lr, momentum=momentum_of(kind, momentum),
+                           weight_decay=decay)
 
 
-@pytest.mark.parametrize("kind", ["adam", "adamw", "sgd", "rmsprop"])
+@pytest.mark.parametrize(("kind", "momentum"), [
+    ("adam", None), ("adamw", None), ("sgd", None), ("sgd", 0.0), ("sgd", 0.5),
+    ("rmsprop", None), ("rmsprop", 0.5)])
 @pytest.mark.parametrize("decay", [0.0, 0.05])
-def test_direct_optimizer_equals_torch_optim(kind: str, decay: float) -> None:
+def test_direct_optimizer_equals_torch_optim(kind: str, momentum: float | None,
+                                             decay: float) -> None:
     """Ten steps on the same gradients: the same parameters as torch.optim's (non-fused)
-    implementation, within float rounding."""
+    implementation, within float rounding (momentum unset: sgd 0.9, rmsprop 0)."""
     generator = torch.Generator().manual_seed(0)
     shapes = [(4, 3), (3,), (2, 3, 3, 3)]
     ours = [torch.randn(shape, generator=generator) for shape in shapes]
     theirs = [nn.Parameter(p.clone()) for p in ours]
     initial = [p.clone() for p in ours]
-    direct = DirectOptimizer(kind, ours, lr=0.01, weight_decay=decay)
-    reference = torch_optimizer(kind, theirs, lr=0.01, decay=decay)
+    direct = DirectOptimizer(kind, ours, lr=0.01, weight_decay=decay,
+                             momentum=momentum_of(kind, momentum))
+    reference = torch_optimizer(kind, theirs, lr=0.01, decay=decay, momentum=momentum)
     for _ in range(10):
         grads = [torch.randn(shape, generator=generator) for shape in shapes]
         direct.step(grads)
@@ -80,15 +88,20 @@ def test_non_monotone_activation_keeps_its_place(activation) -> None:
     assert [type(m) for m in model][1:3] == [type(activation), nn.MaxPool2d]
 
 
-def textbook_run(task_name: str, cfg: TrainConfig) -> tuple[list[float], float]:
-    """torch.optim and loss.backward(), with the trainer's seeding and shuffle order; returns
-    the mean training loss per epoch and the final validation metric."""
+def textbook_run(task_name: str, cfg: Config) -> tuple[list[float], float]:
+    """torch.optim, torch.optim.lr_scheduler, clip_grad_norm_ and loss.backward(), with the
+    trainer's seeding and shuffle order; returns the mean training loss per epoch and the final
+    validation metric."""
     task = get_task(task_name)
     splits = task.load_splits(cfg, None)
     torch.manual_seed(cfg.seed)
     model = task.build_model(cfg, splits)
     optimizer = torch_optimizer(cfg.optimizer, list(model.parameters()), cfg.lr,
-                                cfg.weight_decay)
+                                cfg.weight_decay, cfg.momentum)
+    scheduler = None
+    if cfg.schedule != "none" or cfg.warmup_epochs:
+        total = cfg.epochs * steps_per_epoch(len(splits.x_train), cfg.batch_size)
+        scheduler = torch_scheduler(cfg, optimizer, total)
     shuffle = torch.Generator().manual_seed(cfg.seed)
     losses = []
     for _ in range(cfg.epochs):
@@ -100,7 +113,11 @@ def textbook_run(task_name: str, cfg: TrainConfig) -> tuple[list[float], float]:
                              y[start:start + cfg.batch_size])
             optimizer.zero_grad()
             loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total += float(loss.detach()) * len(y[start:start + cfg.batch_size])
         losses.append(total / len(x))
     with torch.no_grad():
@@ -114,10 +131,20 @@ def textbook_run(task_name: str, cfg: TrainConfig) -> tuple[list[float], float]:
     ("usps", {"epochs": 1, "activation": "tanh", "loss": "cross_entropy"}),
     ("houses", {"epochs": 3, "optimizer": "adamw", "weight_decay": 0.01}),
     ("houses", {"epochs": 3, "optimizer": "sgd", "lr": 0.01}),
+    ("houses", {"epochs": 3, "optimizer": "sgd", "lr": 0.01, "momentum": 0.5}),
+    ("houses", {"epochs": 3, "optimizer": "rmsprop", "momentum": 0.8}),
+    ("houses", {"epochs": 3, "schedule": "cosine", "lr": 0.01}),
+    ("houses", {"epochs": 4, "schedule": "step", "lr": 0.01, "warmup_epochs": 1}),
+    ("houses", {"epochs": 3, "schedule": "onecycle", "lr": 0.01}),
+    ("houses", {"epochs": 3, "warmup_epochs": 2}),
+    ("houses", {"epochs": 3, "grad_clip": 0.05, "lr": 0.01}),
+    ("usps", {"epochs": 2, "schedule": "onecycle", "lr": 0.01, "warmup_epochs": 1,
+              "grad_clip": 0.5, "loss": "cross_entropy"}),
 ])
 def test_trainer_equals_textbook_training(task_name: str, overrides: dict) -> None:
-    """The trainer (direct updates, pooling first, channels_last) trains the model the
-    textbook loop trains: same losses and validation metric within float rounding."""
+    """The trainer (direct updates, pooling first, channels_last, precomputed schedules,
+    direct clipping) trains the model the textbook loop trains: same losses and validation
+    metric within float rounding."""
     task = get_task(task_name)
     cfg = task.make_config(overrides)
     losses, val_metric = textbook_run(task_name, cfg)

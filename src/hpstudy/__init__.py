@@ -1,3 +1,3 @@
 """hpstudy: hyperparameter studies of PyTorch models, stored, reproducible and written up."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,9 +1,10 @@
 """Train several MLP trials at once, as one stack of models.
 
-Trainings of an MLP task (`houses`: a `Sequential` of `Linear` layers and activations) that
-share the task, the architecture (`layers`, `width`, `activation`, `loss`), the data (the task's
-`data_key`) and the batch size train together (`group_key` says which); they may differ in
-seed, lr, optimizer, weight_decay and epochs.
+Trainings of an MLP task (one whose `stackable(cfg)` says its model is a `Sequential` of
+`Linear` layers and activations, as `houses`) that share the task, every hyperparameter but
+seed, lr, optimizer, weight_decay and epochs, and the data (the task's `data_key`) train
+together (`group_key` says which). Trainings with a schedule, a warm-up, gradient clipping or a
+momentum other than their optimizer's default are not stacked: they train solo.
 
 Per layer, weights (models, in, out) and biases (models, 1, out); a layer is `torch.baddbmm`
 over the model dimension, and the backward pass calls the kernels autograd would. The loss
@@ -30,7 +31,6 @@ a group's shares add up to its step time. Evaluation after each epoch is not cou
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,10 +39,17 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from hpstudy.config import TrainConfig
+from hpstudy.config import Config
 from hpstudy.tasks.base import Splits, Task
-from hpstudy.tasks.houses import HousesTask
-from hpstudy.train import DEFAULT_CHANCE_PATIENCE, ChanceWatch, TrialResult, chance_level
+from hpstudy.train import (
+    DEFAULT_CHANCE_PATIENCE,
+    ChanceWatch,
+    TrialResult,
+    chance_level,
+    measured_result,
+    stop_reason,
+)
+from hpstudy.train_params import momentum_of
 from hpstudy.updates import FUSED_OPTIMIZERS, OptimizerState, foreach_update, fused_update
 
 _clock = time.perf_counter  # the step timer (tests replace it)
@@ -53,13 +60,18 @@ Backward = Callable[[Tensor, Tensor, Tensor], Tensor]  # (grad of output, input,
 MAX_FUSED_BLOCKS = 4  # more distinct (lr, weight_decay) pairs: one vectorized update instead
 
 
-def group_key(task: Task, cfg: TrainConfig) -> Hashable | None:
+PER_MODEL = ("seed", "lr", "optimizer", "weight_decay", "epochs", "momentum")  # may differ
+
+
+def group_key(task: Task, cfg: Config) -> Hashable | None:
     """Configs with equal non-None keys can be trained together by train_group; None = not
-    vectorizable (e.g. the CNN task: train solo)."""
-    if not isinstance(task, HousesTask) or type(task).build_model is not HousesTask.build_model:
+    vectorizable (e.g. the CNN task, or a schedule: train solo)."""
+    if not task.stackable(cfg) or cfg.schedule != "none" or cfg.warmup_epochs or cfg.grad_clip:
         return None
-    return (task.name, task.data_key(cfg), cfg.layers, cfg.width, cfg.activation, cfg.loss,
-            cfg.batch_size)
+    if cfg.momentum is not None and cfg.momentum != momentum_of(cfg.optimizer, None):
+        return None
+    shared = tuple((k, v) for k, v in task.params_of(cfg).items() if k not in PER_MODEL)
+    return (task.name, task.data_key(cfg), shared)
 
 
 def activation_functions(module: nn.Module) -> tuple[Forward, Backward] | None:
@@ -149,7 +161,7 @@ def stacked_backward(mlp: Mlp, transposed: Sequence[Tensor], grad: Tensor,
 class Run:
     """One training of the stack: a config measured at one or more epochs."""
 
-    cfg: TrainConfig  # with the largest requested epochs
+    cfg: Config  # with the largest requested epochs
     wanted: list[int]
     shuffle: torch.Generator
     watch: ChanceWatch
@@ -176,7 +188,7 @@ class Stack:
     """Parameters and optimizer state of the models still training, one row per model; rows
     are ordered by (optimizer, lr, weight_decay) so that each block is contiguous."""
 
-    def __init__(self, mlp: Mlp, params: list[Tensor], cfgs: Sequence[TrainConfig]):
+    def __init__(self, mlp: Mlp, params: list[Tensor], cfgs: Sequence[Config]):
         self.mlp, self.params, self.cfgs = mlp, params, list(cfgs)
         self.state = OptimizerState(params)
         self._derive()
@@ -202,15 +214,16 @@ class Stack:
         self.state.advance()
         for block, params, first, second in self.blocks:
             g = [grad[block.rows] for grad in grads] if len(self.blocks) > 1 else grads
+            momentum = momentum_of(block.kind, None)
             if isinstance(block.lr, float) and isinstance(block.decay, float):
                 fused_update(block.kind, params, g, first, second, self.state, block.lr,
-                             block.decay)
+                             block.decay, momentum)
             else:
                 foreach_update(block.kind, params, g, first, second, self.state, block.lr,
-                               block.decay)
+                               block.decay, momentum)
 
 
-def optimizer_blocks(cfgs: Sequence[TrainConfig], device: torch.device) -> list[Block]:
+def optimizer_blocks(cfgs: Sequence[Config], device: torch.device) -> list[Block]:
     """Per optimizer (rows sorted by optimizer, lr, decay): one fused block per (lr, decay) when
     there are few, else one block with per-row columns."""
     blocks, start = [], 0
@@ -240,7 +253,7 @@ class GroupTraining:
         self.active = list(runs)  # row i of the stack trains active[i]
         self.cfg = runs[0].cfg  # the loss settings all runs share
         self.chance_patience = chance_patience
-        self.plain_mse = type(task).loss is HousesTask.loss and self.cfg.loss == "mse"
+        self.plain_mse = task.plain_mse(self.cfg)
 
     def run(self) -> None:
         """Train until every run is done."""
@@ -303,11 +316,7 @@ class GroupTraining:
                             ("val_metric", val_metric)):
             run.curves[name].append(value)
         stuck = run.watch.update(task, val_metric, train_loss)
-        reason = ""
-        if not math.isfinite(train_loss):
-            reason = f"non-finite training loss at epoch {epoch}"
-        elif self.chance_patience and stuck >= self.chance_patience:
-            reason = f"validation metric at chance level ({val_metric:.4g}) for {stuck} epochs"
+        reason = stop_reason(epoch, train_loss, val_metric, stuck, self.chance_patience)
         if reason:
             stopped = self.snapshot(run, row, "diverged", reason)
             run.results |= {e: stopped for e in run.wanted if e not in run.results}
@@ -320,25 +329,18 @@ class GroupTraining:
         """Measure one model as it is now on the train and validation splits."""
         task, cfg, splits = self.task, run.cfg, self.splits
         params = [p[row : row + 1] for p in self.stack.params]
-        measured: dict[str, float] = {}
-        extra: dict[str, float] = {}
-        for name, x, y in (("train", splits.x_train, splits.y_train),
-                           ("val", splits.x_val, splits.y_val)):
+        measured = []
+        for x, y in ((splits.x_train, splits.y_train), (splits.x_val, splits.y_val)):
             out = self.outputs(x, params)[0]
-            measured[f"{name}_loss"] = float(task.loss(cfg, out, y))
-            measured[f"{name}_metric"] = task.metric(cfg, out, y, splits)
-            extra |= {f"{name}_{k}": v for k, v in task.extra_metrics(cfg, out, y, splits).items()}
-        return TrialResult(
-            params=task.params_of(cfg), status=status, epochs_run=run.epochs_run,
-            train_time_s=run.train_time_s,
-            curves={name: list(values) for name, values in run.curves.items()},
-            extra=extra, reason=reason, **measured,
-        )
+            measured.append((float(task.loss(cfg, out, y)), task.metric(cfg, out, y, splits), out))
+        return measured_result(task, cfg, splits, *measured, status=status, reason=reason,
+                               epochs_run=run.epochs_run, train_time_s=run.train_time_s,
+                               curves=run.curves)
 
 
 def train_group(
     task: Task,
-    cfgs: Sequence[TrainConfig],
+    cfgs: Sequence[Config],
     splits: Splits,
     *,
     device: str = "cpu",
@@ -359,11 +361,11 @@ def train_group(
             for cfg in cfgs]
 
 
-def plan_runs(task: Task, cfgs: Sequence[TrainConfig], splits: Splits,
-              chance_patience: int) -> dict[TrainConfig, Run]:
+def plan_runs(task: Task, cfgs: Sequence[Config], splits: Splits,
+              chance_patience: int) -> dict[Config, Run]:
     """One run per distinct config apart from epochs (keyed by the config with epochs=0),
     ordered by (optimizer, lr, weight_decay)."""
-    wanted: dict[TrainConfig, set[int]] = {}
+    wanted: dict[Config, set[int]] = {}
     for cfg in cfgs:
         wanted.setdefault(cfg.replace(epochs=0), set()).add(cfg.epochs)
     runs = {}
@@ -375,7 +377,7 @@ def plan_runs(task: Task, cfgs: Sequence[TrainConfig], splits: Splits,
     return runs
 
 
-def build_stack(task: Task, runs: dict[TrainConfig, Run], splits: Splits, device: str) -> Stack:
+def build_stack(task: Task, runs: dict[Config, Run], splits: Splits, device: str) -> Stack:
     """The stacked initial weights: each model built by the task after seeding torch."""
     models, shapes = [], set()
     for run in runs.values():

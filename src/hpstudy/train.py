@@ -16,10 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from hpstudy.config import TrainConfig
+from hpstudy import schedules
+from hpstudy.config import Config
 from hpstudy.inference import predict
 from hpstudy.tasks.base import Splits, Task
-from hpstudy.updates import DirectOptimizer
+from hpstudy.train_params import momentum_of
+from hpstudy.updates import DirectOptimizer, clip_total_norm_
 
 DEFAULT_CHANCE_PATIENCE = 3  # epochs at chance level before a training is stopped as diverged
 
@@ -73,7 +75,7 @@ def pool_before_activation(model: nn.Module) -> nn.Module:
     return model
 
 
-def chance_level(task: Task, cfg: TrainConfig, splits: Splits) -> float | None:
+def chance_level(task: Task, cfg: Config, splits: Splits) -> float | None:
     """The validation metric of a constant predictor: the majority class, or the train mean."""
     if task.direction == "maximize" and splits.y_val.dtype == torch.long:
         counts = torch.bincount(splits.y_val)
@@ -110,9 +112,39 @@ class ChanceWatch:
         return self.stuck
 
 
+def stop_reason(epoch: int, train_loss: float, val_metric: float, stuck: int,
+                chance_patience: int) -> str:
+    """Why a training stops after `epoch` ("" to go on): a non-finite training loss, or
+    `chance_patience` epochs (0: never) at chance level."""
+    if not math.isfinite(train_loss):
+        return f"non-finite training loss at epoch {epoch}"
+    if chance_patience and stuck >= chance_patience:
+        return f"validation metric at chance level ({val_metric:.4g}) for {stuck} epochs"
+    return ""
+
+
+Measured = tuple[float, float, torch.Tensor]  # a split's loss, metric and outputs
+
+
+def measured_result(task: Task, cfg: Config, splits: Splits, train: Measured, val: Measured,
+                    *, status: str, reason: str, epochs_run: int, train_time_s: float,
+                    curves: dict[str, list[float]]) -> TrialResult:
+    """The TrialResult of a model measured on the train and validation splits."""
+    extra: dict[str, float] = {}
+    for name, (_, _, output), target in (("train", train, splits.y_train),
+                                         ("val", val, splits.y_val)):
+        extra |= {f"{name}_{k}": v
+                  for k, v in task.extra_metrics(cfg, output, target, splits).items()}
+    return TrialResult(
+        params=task.params_of(cfg), status=status, train_metric=train[1], val_metric=val[1],
+        train_loss=train[0], val_loss=val[0], epochs_run=epochs_run, train_time_s=train_time_s,
+        curves={name: list(values) for name, values in curves.items()}, extra=extra,
+        reason=reason)
+
+
 @torch.no_grad()
 def evaluate(
-    task: Task, cfg: TrainConfig, model: nn.Module, x: torch.Tensor, y: torch.Tensor, splits: Splits
+    task: Task, cfg: Config, model: nn.Module, x: torch.Tensor, y: torch.Tensor, splits: Splits
 ) -> tuple[float, float, torch.Tensor]:
     """Loss and metric of `model` on one split, and its outputs."""
     output = predict(model, x)
@@ -122,7 +154,7 @@ def evaluate(
 class Trainer:
     """One training run; `snapshot` measures it at any epoch."""
 
-    def __init__(self, task: Task, cfg: TrainConfig, splits: Splits, device: str = "cpu"):
+    def __init__(self, task: Task, cfg: Config, splits: Splits, device: str = "cpu"):
         self.task, self.cfg = task, cfg
         self.splits = splits.to(device)
         self.memory_format = torch.channels_last if task.channels_last else torch.contiguous_format
@@ -130,7 +162,10 @@ class Trainer:
         self.model = pool_before_activation(task.build_model(cfg, splits).to(device))
         self.model = self.model.to(memory_format=self.memory_format)  # type: ignore[call-overload]
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = DirectOptimizer(cfg.optimizer, self.params, cfg.lr, cfg.weight_decay)
+        self.optimizer = DirectOptimizer(cfg.optimizer, self.params, cfg.lr, cfg.weight_decay,
+                                         momentum_of(cfg.optimizer, cfg.momentum))
+        steps = schedules.steps_per_epoch(len(self.splits.x_train), cfg.batch_size)
+        self.rates = schedules.rates(cfg, steps)  # the rate of every step; None: constant
         self.shuffle = torch.Generator().manual_seed(cfg.seed)
         self.x_train = self.splits.x_train.contiguous(memory_format=self.memory_format)
         self.x_val = self.splits.x_val.contiguous(memory_format=self.memory_format)
@@ -147,13 +182,16 @@ class Trainer:
         started = time.perf_counter()
         x, y = self.x_train[order], self.splits.y_train[order]
         total = torch.zeros((), device=x.device)
-        size = self.cfg.batch_size
+        size, clip, rates = self.cfg.batch_size, self.cfg.grad_clip, self.rates
         for start in range(0, len(x), size):
             batch_x, batch_y = x[start : start + size], y[start : start + size]
             loss = self.task.loss(self.cfg, self.model(batch_x), batch_y)
             grads = torch.autograd.grad(loss, self.params, materialize_grads=True)
             with torch.no_grad():
-                self.optimizer.step(grads)
+                if clip:
+                    clip_total_norm_(grads, clip)
+                self.optimizer.step(grads, None if rates is None
+                                    else rates[self.optimizer.state.steps])
             total += loss.detach() * len(batch_y)
         mean_loss = float(total) / len(x)
         self.train_time_s += time.perf_counter() - started
@@ -170,36 +208,16 @@ class Trainer:
     def snapshot(self, status: str, reason: str = "") -> TrialResult:
         """Measure the model as it is now on the train and validation splits."""
         task, cfg, splits = self.task, self.cfg, self.splits
-        model = self.model
-        train_loss, train_metric, train_out = evaluate(
-            task, cfg, model, self.x_train, splits.y_train, splits)
-        if self.val_now is not None:
-            val_loss, val_metric, val_out = self.val_now
-        else:
-            val_loss, val_metric, val_out = evaluate(task, cfg, model, self.x_val, splits.y_val,
-                                                     splits)
-        extra = {f"train_{k}": v
-                 for k, v in task.extra_metrics(cfg, train_out, splits.y_train, splits).items()}
-        extra |= {f"val_{k}": v
-                  for k, v in task.extra_metrics(cfg, val_out, splits.y_val, splits).items()}
-        return TrialResult(
-            params=task.params_of(cfg),
-            status=status,
-            train_metric=train_metric,
-            val_metric=val_metric,
-            train_loss=train_loss,
-            val_loss=val_loss,
-            epochs_run=self.epochs_run,
-            train_time_s=self.train_time_s,
-            curves={name: list(values) for name, values in self.curves.items()},
-            extra=extra,
-            reason=reason,
-        )
+        train = evaluate(task, cfg, self.model, self.x_train, splits.y_train, splits)
+        val = self.val_now or evaluate(task, cfg, self.model, self.x_val, splits.y_val, splits)
+        return measured_result(task, cfg, splits, train, val, status=status, reason=reason,
+                               epochs_run=self.epochs_run, train_time_s=self.train_time_s,
+                               curves=self.curves)
 
 
 def train_at_epochs(
     task: Task,
-    cfg: TrainConfig,
+    cfg: Config,
     splits: Splits,
     epochs: Iterable[int],
     *,
@@ -210,10 +228,14 @@ def train_at_epochs(
     """Train once up to the largest of `epochs` and measure the model at each of them.
 
     A result for epoch `e` equals that of a training of `cfg` with `epochs=e`: same seed, same
-    shuffle order, same steps. A non-finite loss, or `chance_patience` epochs (0: never) at
-    chance level, stops the run; every epoch not reached then gets the stopped result.
+    shuffle order, same steps (so `cfg`'s schedule must not depend on the length: see
+    `schedules.depends_on_length`). A non-finite loss, or `chance_patience` epochs (0: never)
+    at chance level, stops the run; every epoch not reached then gets the stopped result.
     """
     wanted = sorted(set(epochs))
+    if schedules.depends_on_length(cfg) and wanted != [cfg.epochs]:
+        raise ValueError(f"A {cfg.schedule!r} schedule over {cfg.epochs} epochs cannot be "
+                         f"measured at epochs {wanted}.")
     trainer = Trainer(task, cfg, splits, device)
     watch = ChanceWatch(chance_level(task, cfg, trainer.splits) if chance_patience > 0 else None)
     results: dict[int, TrialResult] = {}
@@ -223,11 +245,7 @@ def train_at_epochs(
         if on_epoch is not None:
             on_epoch(epoch, wanted[-1], val_metric)
         stuck = watch.update(task, val_metric, mean_loss)
-        reason = ""
-        if not math.isfinite(mean_loss):
-            reason = f"non-finite training loss at epoch {epoch}"
-        elif chance_patience and stuck >= chance_patience:
-            reason = f"validation metric at chance level ({val_metric:.4g}) for {stuck} epochs"
+        reason = stop_reason(epoch, mean_loss, val_metric, stuck, chance_patience)
         if reason:
             stopped = trainer.snapshot("diverged", reason)
             missing = [e for e in wanted if e not in results]
@@ -237,14 +255,14 @@ def train_at_epochs(
     return results
 
 
-def _at_epochs(task: Task, cfg: TrainConfig, result: TrialResult, epochs: int) -> TrialResult:
+def _at_epochs(task: Task, cfg: Config, result: TrialResult, epochs: int) -> TrialResult:
     """`result` labelled as the training of `cfg` with `epochs` epochs."""
     return replace(result, params=task.params_of(cfg.replace(epochs=epochs)))
 
 
 def train(
     task: Task,
-    cfg: TrainConfig,
+    cfg: Config,
     splits: Splits,
     *,
     device: str = "cpu",

@@ -22,7 +22,7 @@ from hpstudy.cli.common import (
     resolve_cuda,
     set_threads,
 )
-from hpstudy.config import RULES, TrainConfig, parse_overrides
+from hpstudy.config import Config, parse_overrides
 from hpstudy.errors import ConfigError
 from hpstudy.tasks import Splits, Task, list_tasks
 from hpstudy.train import (
@@ -83,7 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def train_one(task: Task, cfg: TrainConfig, splits: Splits, device: str, patience: int,
+def train_one(task: Task, cfg: Config, splits: Splits, device: str, patience: int,
               vectorizable: bool, on_epoch: EpochCallback | None = None) -> TrialResult:
     """One training; an MLP goes through the vectorized trainer (a stack of one model),
     whose steps are several times cheaper than torch.optim's."""
@@ -131,13 +131,13 @@ def run_tasks(args: argparse.Namespace) -> int:
     console = Console()
     for task in list_tasks_after_import(args):
         table = Table(title=f"{task.name}: {task.description}", title_justify="left")
-        for column in ("hyperparameter", "default", "allowed"):
+        for column in ("hyperparameter", "default", "allowed", "what it is"):
             table.add_column(column)
-        defaults = task.default_config().as_dict()
-        for name in task.param_names:
-            allowed = task.choices.get(name)
-            rule = ", ".join(allowed) if allowed else RULES[name].rule
-            table.add_row(name, str(defaults[name]), rule)
+        for param in task.space:
+            default = "unset" if param.default is None else str(param.default).lower() \
+                if isinstance(param.default, bool) else str(param.default)
+            rule = param.rule + (", log scale" if param.log else "")
+            table.add_row(param.name, default, rule, param.help)
         console.print(table)
     sys.stdout.flush()
     return 0

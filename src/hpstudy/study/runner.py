@@ -96,6 +96,13 @@ def create_or_resume(store: Store, prepared: Prepared) -> optuna.Study:
         if stored != spec_data:
             raise ConfigError(f"Study {name!r} in {redact(store.url)} was created from a "
                               "different spec; use another --out/--storage or the same spec.")
+        missing = sorted(set(prepared.base) - set(study.user_attrs.get("defaults", {})))
+        if missing:
+            made_by = study.user_attrs.get("hpstudy_version", "an earlier version")
+            raise ConfigError(f"Study {name!r} in {redact(store.url)} was made by hpstudy "
+                              f"{made_by}, before the hyperparameters {', '.join(missing)} "
+                              "existed; `status`, `trials` and `report` read it, but to run "
+                              "it again use another --out/--storage.")
     else:
         study = store.retry(lambda: optuna.create_study(
             study_name=name, storage=store.storage,

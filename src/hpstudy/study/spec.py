@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-from hpstudy.config import RULES, check_value
+from hpstudy.config import Space
 from hpstudy.errors import ConfigError
 
 STRATEGIES = ("ablation", "grid", "random", "tpe", "coordinate")
@@ -28,10 +28,7 @@ class TaskLike(Protocol):
     name: str
 
     @property
-    def param_names(self) -> tuple[str, ...]: ...
-
-    @property
-    def choices(self) -> dict[str, tuple[Any, ...]]: ...
+    def space(self) -> Space: ...
 
 
 @dataclass(frozen=True)
@@ -202,10 +199,10 @@ def validate_for_task(spec: StudySpec, task: TaskLike) -> StudySpec:
 
 
 def _check(task: TaskLike, label: str, key: str, value: Any, source: str) -> Any:
-    if key not in task.param_names:
+    if key not in task.space:
         raise ConfigError(f"In {source}: {label!r}: unknown hyperparameter {key!r} for task "
-                          f"{task.name!r}. Known: {', '.join(task.param_names)}.")
+                          f"{task.name!r}. Known: {', '.join(task.space.names)}.")
     try:
-        return check_value(key, value, RULES[key], task.choices.get(key))
+        return task.space.check(key, value)
     except ConfigError as exc:
         raise ConfigError(f"In {source}: {label!r}: {exc}") from exc

@@ -23,8 +23,8 @@ from typing import Any
 import optuna
 import torch
 
-from hpstudy import __version__, batched
-from hpstudy.config import TrainConfig
+from hpstudy import __version__, batched, schedules
+from hpstudy.config import Config
 from hpstudy.study import queue
 from hpstudy.study.bulk import Waiting
 from hpstudy.study.records import COMPLETE
@@ -57,7 +57,7 @@ class WorkerOptions:
 @dataclass
 class Claimed:
     trial_id: int
-    cfg: TrainConfig
+    cfg: Config
 
 
 def environment(options: WorkerOptions) -> dict[str, Any]:
@@ -73,11 +73,13 @@ def cost(trial: Waiting) -> float:
     return float(params.get("epochs", 0)) * size / float(params.get("batch_size", 1)) ** 0.5
 
 
-def share_key(task: Task, cfg: TrainConfig) -> Hashable:
+def share_key(task: Task, cfg: Config) -> Hashable:
     """Trainings with equal keys are run together."""
     key = batched.group_key(task, cfg)
     if key is not None:
         return ("vectorized", key)
+    if schedules.depends_on_length(cfg):  # each length is a training of its own
+        return ("alone", tuple(sorted(task.params_of(cfg).items())))
     return ("epochs", tuple(sorted(task.params_of(cfg.replace(epochs=1)).items())))
 
 
@@ -105,7 +107,7 @@ class Worker:
         self.env = environment(options)
         self.splits: dict[Hashable, Splits] = {}
 
-    def config(self, params: dict[str, Any], seed: int) -> TrainConfig:
+    def config(self, params: dict[str, Any], seed: int) -> Config:
         return self.task.make_config(params | {"seed": seed})
 
     def take(self) -> list[Claimed]:
@@ -119,7 +121,7 @@ class Worker:
                 return [slot] if slot is not None else []
             lead = self.config(first.user_attrs["params"], first.user_attrs["seed"])
             key = share_key(self.task, lead)
-            others: dict[int, TrainConfig] = {}
+            others: dict[int, Config] = {}
             for other in pending:
                 if len(others) + 1 >= MAX_GROUP:
                     break
@@ -144,7 +146,7 @@ class Worker:
             queue.enqueue(self.store, self.study, others)
         return Claimed(trial_id, self.config(params, 0))
 
-    def data(self, cfg: TrainConfig) -> Splits:
+    def data(self, cfg: Config) -> Splits:
         key = self.task.data_key(cfg)
         if key not in self.splits:
             self.splits[key] = self.task.load_splits(cfg, self.options.data_dir)

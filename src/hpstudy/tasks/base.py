@@ -1,7 +1,10 @@
-"""The task contract: data splits, a model builder, a loss and a metric.
+"""The task contract: declared hyperparameters, data splits, a model builder, a loss and a
+metric.
 
 A task knows nothing about training loops, studies or reports. To add one, subclass `Task`
-(see README, "Your own task") and expose an instance as the module attribute `task`.
+(see README, "Your own task") and expose an instance as the module attribute `task`. Its
+`params` declare the model's hyperparameters (the trainer's are added to them); every method
+receives the configuration as a `Config` and reads values as attributes (`cfg.dropout`).
 """
 
 from __future__ import annotations
@@ -9,26 +12,25 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from hpstudy.config import ACTIVATIONS, OPTIMIZERS, TrainConfig, validate_params
+from hpstudy.config import ACTIVATIONS, Choice, Config, Int, Param, Space
+from hpstudy.train_params import TRAINER_PARAMS
 
-COMMON_PARAMS = (
-    "layers",
-    "width",
-    "activation",
-    "batch_size",
-    "lr",
-    "epochs",
-    "optimizer",
-    "loss",
-    "seed",
-    "weight_decay",
-)
+# Declarations that MLP- and CNN-like tasks share; a task lists those it uses in `params`.
+LAYERS = Int("layers", 2, "hidden layers", low=1)
+WIDTH = Int("width", 16, "units or channels per hidden layer", low=1, log=True)
+ACTIVATION = Choice("activation", "relu", ACTIVATIONS, "activation after each hidden layer")
+
+
+def loss_choice(*names: str) -> Param:
+    """The `loss` hyperparameter of a task that offers these training losses (first: default)."""
+    return Choice("loss", names[0], names, "training loss")
 
 
 @dataclass
@@ -74,55 +76,64 @@ class Task(ABC):
     description: str = ""
     direction: str = "maximize"  # "maximize" or "minimize" the metric
     metric_name: str = "metric"
-    losses: tuple[str, ...] = ("mse",)
-    extra_params: tuple[str, ...] = ()  # TrainConfig fields beyond COMMON_PARAMS
-    defaults: dict[str, Any] = {}  # overrides of TrainConfig defaults
+    params: tuple[Param, ...] = ()  # the model's hyperparameters; the trainer's are added
+    defaults: dict[str, Any] = {}  # other defaults for declared ones (the trainer's included)
     channels_last: bool = False  # run the model in channels_last memory format
+
+    @cached_property
+    def space(self) -> Space:
+        """Every hyperparameter of this task: its own `params`, then the trainer's."""
+        return Space(self.name, (*self.params, *TRAINER_PARAMS), self.defaults)
 
     @property
     def param_names(self) -> tuple[str, ...]:
-        return COMMON_PARAMS + self.extra_params
+        return self.space.names
 
-    @property
-    def choices(self) -> dict[str, tuple[Any, ...]]:
-        return {"activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "loss": self.losses}
+    def default_config(self) -> Config:
+        return self.space.config()
 
-    def default_config(self) -> TrainConfig:
-        return TrainConfig(**self.defaults)
+    def make_config(self, overrides: dict[str, Any] | None = None) -> Config:
+        """The task's defaults with checked `overrides` applied."""
+        return self.space.config(overrides)
 
-    def make_config(self, overrides: dict[str, Any] | None = None) -> TrainConfig:
-        """The task's defaults with validated `overrides` applied."""
-        checked = validate_params(self.name, self.param_names, overrides or {}, self.choices)
-        return self.default_config().replace(**checked)
+    def params_of(self, cfg: Config) -> dict[str, Any]:
+        """The configuration as a plain dict."""
+        return cfg.as_dict()
 
-    def params_of(self, cfg: TrainConfig) -> dict[str, Any]:
-        """The hyperparameters this task uses, as a plain dict."""
-        return cfg.as_dict(self.param_names)
-
-    def data_key(self, cfg: TrainConfig) -> Hashable:
-        """Which config fields change the splits; equal keys share one `load_splits` result."""
+    def data_key(self, cfg: Config) -> Hashable:
+        """Which values change the splits; equal keys share one `load_splits` result."""
         return ()
 
+    def stackable(self, cfg: Config) -> bool:
+        """Whether `build_model(cfg)` is a Sequential of Linear layers with one activation
+        between them, so that trainings of it can be vectorized (`hpstudy.batched`)."""
+        return False
+
+    def plain_mse(self, cfg: Config) -> bool:
+        """Whether `loss(cfg, output, target)` is exactly `functional.mse_loss(output, target)`
+        (the vectorized trainer then computes its gradient directly)."""
+        return False
+
     @abstractmethod
-    def load_splits(self, cfg: TrainConfig, data_dir: Path | None) -> Splits:
+    def load_splits(self, cfg: Config, data_dir: Path | None) -> Splits:
         """Read the data and return the three splits as tensors."""
 
     @abstractmethod
-    def build_model(self, cfg: TrainConfig, splits: Splits) -> nn.Module:
+    def build_model(self, cfg: Config, splits: Splits) -> nn.Module:
         """A freshly initialised model (the caller seeds torch first)."""
 
     @abstractmethod
-    def loss(self, cfg: TrainConfig, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(self, cfg: Config, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The training loss, averaged over the leading batch dimension(s)."""
 
     @abstractmethod
     def metric(
-        self, cfg: TrainConfig, output: torch.Tensor, target: torch.Tensor, splits: Splits
+        self, cfg: Config, output: torch.Tensor, target: torch.Tensor, splits: Splits
     ) -> float:
         """The task's metric (accuracy in %, MSE ...) of a whole split."""
 
     def extra_metrics(
-        self, cfg: TrainConfig, output: torch.Tensor, target: torch.Tensor, splits: Splits
+        self, cfg: Config, output: torch.Tensor, target: torch.Tensor, splits: Splits
     ) -> dict[str, float]:
         """Further numbers worth reporting for a split (none by default)."""
         return {}

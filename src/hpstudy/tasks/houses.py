@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from hpstudy.config import TrainConfig
+from hpstudy.config import Bool, Config
 from hpstudy.errors import DataError
-from hpstudy.tasks.base import Splits, Task, make_activation
+from hpstudy.tasks.base import ACTIVATION, LAYERS, WIDTH, Splits, Task, loss_choice, make_activation
 
 FEATURES = ("OverallQual", "YearBuilt", "TotalBsmtSF", "GrLivArea")
 TARGET = "SalePrice"
@@ -47,14 +47,20 @@ class HousesTask(Task):
     description = "House price regression (Ames, 4 features), MLP; metric: MSE, standardized"
     direction = "minimize"
     metric_name = "MSE"
-    losses = ("mse", "gaussian_nll")
-    extra_params = ("normalize",)
+    params = (LAYERS, WIDTH, ACTIVATION, loss_choice("mse", "gaussian_nll"),
+              Bool("normalize", True, "standardize features and target with training mean/std"))
     defaults = {"layers": 3, "width": 16, "batch_size": 32, "epochs": 100}
 
-    def data_key(self, cfg: TrainConfig) -> Hashable:
+    def data_key(self, cfg: Config) -> Hashable:
         return cfg.normalize
 
-    def load_splits(self, cfg: TrainConfig, data_dir: Path | None) -> Splits:
+    def stackable(self, cfg: Config) -> bool:
+        return type(self).build_model is HousesTask.build_model
+
+    def plain_mse(self, cfg: Config) -> bool:
+        return type(self).loss is HousesTask.loss and cfg.loss == "mse"
+
+    def load_splits(self, cfg: Config, data_dir: Path | None) -> Splits:
         table = read_house_prices()
         x, y = table[:, :-1], table[:, -1]
         x_mean, x_std = x[:TRAIN_ROWS].mean(0), x[:TRAIN_ROWS].std(0)
@@ -70,7 +76,7 @@ class HousesTask(Task):
         x_train, y_train, x_val, y_val, x_test, y_test = parts
         return Splits(x_train, y_train, x_val, y_val, x_test, y_test, info=info)
 
-    def build_model(self, cfg: TrainConfig, splits: Splits) -> nn.Module:
+    def build_model(self, cfg: Config, splits: Splits) -> nn.Module:
         sizes = [splits.x_train.shape[1]] + [cfg.width] * cfg.layers
         modules: list[nn.Module] = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
@@ -78,7 +84,7 @@ class HousesTask(Task):
         modules.append(nn.Linear(sizes[-1], 2 if cfg.loss == "gaussian_nll" else 1))
         return nn.Sequential(*modules)
 
-    def loss(self, cfg: TrainConfig, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(self, cfg: Config, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if cfg.loss == "gaussian_nll":
             mean, variance = output[..., :1], functional.softplus(output[..., 1:]) + MIN_VARIANCE
             return functional.gaussian_nll_loss(mean, target, variance)
@@ -94,12 +100,12 @@ class HousesTask(Task):
         return float(error.double().pow(2).mean())
 
     def metric(
-        self, cfg: TrainConfig, output: torch.Tensor, target: torch.Tensor, splits: Splits
+        self, cfg: Config, output: torch.Tensor, target: torch.Tensor, splits: Splits
     ) -> float:
         return self.standardized_error(output, target, splits.info)
 
     def extra_metrics(
-        self, cfg: TrainConfig, output: torch.Tensor, target: torch.Tensor, splits: Splits
+        self, cfg: Config, output: torch.Tensor, target: torch.Tensor, splits: Splits
     ) -> dict[str, float]:
         mse = self.standardized_error(output, target, splits.info)
         return {"rmse_dollars": float(np.sqrt(mse) * splits.info["y_std"])}

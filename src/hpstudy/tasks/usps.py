@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from hpstudy.config import TrainConfig
-from hpstudy.tasks.base import Splits, Task, make_activation
+from hpstudy.config import Config
+from hpstudy.tasks.base import ACTIVATION, LAYERS, WIDTH, Splits, Task, loss_choice, make_activation
 from hpstudy.tasks.usps_data import load_usps
 
 SPLIT_SEED = 0
@@ -23,7 +23,7 @@ IMAGE_SIDE = 16
 CLASSES = 10
 
 
-def conv_stack(cfg: TrainConfig) -> tuple[list[nn.Module], int]:
+def conv_stack(cfg: Config) -> tuple[list[nn.Module], int]:
     """`layers` 3x3 convolutions, each with the activation and a 2x2 max-pool while the map is
     at least 2x2; returns the modules and the side of the last feature map."""
     modules: list[nn.Module] = []
@@ -44,10 +44,10 @@ class UspsTask(Task):
     description = "USPS digits, 10 classes, CNN; metric: accuracy (%)"
     direction = "maximize"
     metric_name = "accuracy (%)"
-    losses = ("mse", "cross_entropy")
+    params = (LAYERS, WIDTH, ACTIVATION, loss_choice("mse", "cross_entropy"))
     channels_last = True
 
-    def load_splits(self, cfg: TrainConfig, data_dir: Path | None) -> Splits:
+    def load_splits(self, cfg: Config, data_dir: Path | None) -> Splits:
         arrays = load_usps(data_dir)
         x = torch.from_numpy(arrays.x_train).reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
         y = torch.from_numpy(arrays.y_train).long()
@@ -59,18 +59,18 @@ class UspsTask(Task):
         x_train, y_train, x_val, y_val, x_test, y_test = (part.contiguous() for part in parts)
         return Splits(x_train, y_train, x_val, y_val, x_test, y_test)
 
-    def build_model(self, cfg: TrainConfig, splits: Splits) -> nn.Module:
+    def build_model(self, cfg: Config, splits: Splits) -> nn.Module:
         modules, side = conv_stack(cfg)
         head = nn.Linear(cfg.width * side * side, CLASSES)
         return nn.Sequential(*modules, nn.Flatten(), head)
 
-    def loss(self, cfg: TrainConfig, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(self, cfg: Config, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if cfg.loss == "cross_entropy":
             return functional.cross_entropy(output, target)
         one_hot = functional.one_hot(target, CLASSES).to(output.dtype)
         return functional.mse_loss(output.softmax(dim=-1), one_hot)
 
     def metric(
-        self, cfg: TrainConfig, output: torch.Tensor, target: torch.Tensor, splits: Splits
+        self, cfg: Config, output: torch.Tensor, target: torch.Tensor, splits: Splits
     ) -> float:
         return 100.0 * float((output.argmax(dim=-1) == target).double().mean())

@@ -49,7 +49,7 @@ class TorchOptimizer:
     def __init__(self, optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor]):
         self.optimizer, self.params = optimizer, params
 
-    def step(self, grads: list[torch.Tensor]) -> None:
+    def step(self, grads: list[torch.Tensor], lr: float | None = None) -> None:
         for param, grad in zip(self.params, grads, strict=True):
             param.grad = grad
         self.optimizer.step()

@@ -18,35 +18,52 @@ from hpstudy.report.labels import (
     fmt_value,
     val_label,
 )
+from hpstudy.report.tables import DEFAULT_TOLERANCE, final_candidates
+from hpstudy.study.progress import Progress, describe_choice, since_choice, study_progress
 from hpstudy.study.records import StudyData
 
 
 def final_section(analysis: StudyAnalysis, slug: str) -> list[Block]:
-    """The chosen configuration with its test metric, or the candidates when none was chosen."""
+    """The chosen configuration with its test metric, or the candidates when none was chosen
+    (provisional while the study has trainings left)."""
     study = analysis.study
+    progress = study_progress(study)
     blocks: list[Block] = [Heading(3, "Final choice")]
+    provisional = False
     if study.final:
-        blocks += _chosen(study)
+        blocks += _chosen(study) + _since(study, progress)
         candidates = list(study.final.get("candidates") or [])
     elif not analysis.candidates:
+        left = "" if progress.done else f" yet ({progress.describe()})"
         return blocks + [
-            Paragraph("No test evaluation has been run: no configuration has finished.")
+            Paragraph(f"No test evaluation has been run: no configuration has finished{left}.")
         ]
     else:
         candidates = list(analysis.candidates.values())
-        blocks.append(
-            Paragraph(
-                "No test evaluation has been run: the configurations below are the candidates of "
-                "each final-choice rule (best: best mean val metric; fast: fastest within the "
-                "tolerance of the best; combine: every ablation factor at its best value)."
-            )
-        )
+        provisional = not progress.done
+        blocks.append(Paragraph(_PROVISIONAL.format(progress.describe()) if provisional
+                                else _CANDIDATES))
     if candidates:
-        blocks.append(_candidates_table(study, candidates, f"{slug}-candidates"))
+        blocks.append(_candidates_table(study, candidates, f"{slug}-candidates", provisional))
         notes = [str(c["explanation"]) for c in candidates if c.get("explanation")]
         if notes:
             blocks.append(Bullets(notes))
     return blocks
+
+
+_RULES_TEXT = (
+    "best: best mean val metric; fast: fastest within the tolerance of the best; combine: "
+    "every ablation factor at its best value"
+)
+_CANDIDATES = (
+    "No test evaluation has been run: the configurations below are the candidates of each "
+    f"final-choice rule ({_RULES_TEXT})."
+)
+_PROVISIONAL = (
+    "Provisional: {}. No test evaluation has been run: the final choice waits for the study "
+    "to finish (`hpstudy report --final-now` makes it now). The configurations below are the "
+    f"candidates of each final-choice rule among the trainings finished so far ({_RULES_TEXT})."
+)
 
 
 def _chosen(study: StudyData) -> list[Block]:
@@ -67,11 +84,33 @@ def _chosen(study: StudyData) -> list[Block]:
         f"Validation {study.metric_name}: {fmt_num(final.get('val_metric'), digits)}.",
         f"Test {study.metric_name}: {fmt_num(final.get('test_metric'), digits)}"
         + (f" (mean over seeds {seeds}: {', '.join(per_seed)})." if seeds else "."),
+        f"Chosen by {describe_choice(final)}.",
     ]
     blocks: list[Block] = [Bullets(lines)]
+    made_on = final.get("made_on") or {}
+    if made_on.get("remaining"):
+        blocks.append(Paragraph(
+            f"This choice was made on {made_on['finished']} of {made_on['total']} trainings "
+            f"(`--final-now`): {made_on['remaining']} had not finished then."))
     if final.get("explanation"):
         blocks.append(Paragraph(str(final["explanation"])))
     return blocks
+
+
+def _since(study: StudyData, progress: Progress) -> list[Block]:
+    """What trainings that finished after the choice change: said, never tested again."""
+    final = study.final or {}
+    tolerance = float(final.get("tolerance") or DEFAULT_TOLERANCE)
+    since = since_choice(final, progress, final_candidates(study, tolerance))
+    if since is None:
+        return []
+    text = since.describe()
+    if since.current is not None:
+        value = fmt_num(since.current.get("val_metric"), decimals(study))
+        text += (f": {describe_params(since.current.get('params') or {}, study.defaults)}, "
+                 f"mean {val_label(study)} {value}")
+    return [Paragraph(text + ". The test set is not evaluated again; the numbers above are "
+                      "those of the choice.")]
 
 
 def _final_train(study: StudyData) -> str:
@@ -87,7 +126,9 @@ def _final_train(study: StudyData) -> str:
     return fmt_mean_std(float(np.mean(values)), std, decimals(study))
 
 
-def _candidates_table(study: StudyData, candidates: list[dict[str, Any]], name: str) -> Table:
+def _candidates_table(
+    study: StudyData, candidates: list[dict[str, Any]], name: str, provisional: bool = False
+) -> Table:
     digits = decimals(study)
     rows = [
         [
@@ -110,4 +151,5 @@ def _candidates_table(study: StudyData, candidates: list[dict[str, Any]], name: 
         ]
     )
     columns = ["rule", "configuration", f"mean {val_label(study)}", "mean train time (s)"]
-    return Table(name, f"{study.name}: final-choice candidates", columns, rows, data)
+    kind = "provisional final-choice candidates" if provisional else "final-choice candidates"
+    return Table(name, f"{study.name}: {kind}", columns, rows, data)

@@ -1,10 +1,12 @@
 """The final choice: pick a configuration by a stated rule, retrain it with the study's seeds
 and evaluate it on the test set exactly once.
 
-The numbers are stored with the study (user attribute `final`) and in `final.json`; asking
-again returns the stored numbers and never touches the test set again. The retrained models
-are saved as state dicts and read back with `torch.load(..., weights_only=True)` before the
-test evaluation.
+The choice waits for the study to finish (or is forced, and then says on how many of the
+study's trainings it was made). The numbers are stored with the study (user attribute `final`,
+with the moment and the study's progress then) and in `final.json`; asking again returns the
+stored numbers and never touches the test set again; asking for another rule is an error.
+The retrained models are saved as state dicts and read back with
+`torch.load(..., weights_only=True)` before the test evaluation.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import torch
 
 from hpstudy.errors import ConfigError
 from hpstudy.report.tables import DEFAULT_TOLERANCE, combine_params, final_candidates
+from hpstudy.study.progress import describe_choice, study_progress
 from hpstudy.study.reader import read_study
 from hpstudy.study.records import StudyData
 from hpstudy.study.spec import StudySpec, preset_final_choice
@@ -161,27 +165,52 @@ def final_choice(
     name: str,
     out_dir: Path,
     *,
-    rule: str = "best",
-    tolerance: float = DEFAULT_TOLERANCE,
+    rule: str | None = None,
+    tolerance: float | None = None,
     data_dir: Path | None = None,
     device: str = "cpu",
-) -> dict[str, Any]:
-    """The study's final choice and its one test evaluation (stored, or made now)."""
+    final_now: bool = False,
+    default_rule: str = "best",
+) -> dict[str, Any] | None:
+    """The study's final choice and its one test evaluation: the stored one, or one made now.
+
+    A new choice waits for the study to finish: while trainings remain (see `study_progress`)
+    this returns None, unless `final_now`. `rule` and `tolerance` (None: the stored choice's,
+    else `default_rule` and DEFAULT_TOLERANCE) must agree with a stored choice, whose test set
+    is never evaluated again.
+    """
     data = read_study(store, name)
     if data.final is not None:
+        check_same_choice(data, rule, tolerance)
         write_final_json(out_dir, data.final)
         return data.final
+    rule = default_rule if rule is None else rule
     if rule not in RULES:
         raise ConfigError(f"--rule must be one of {', '.join(RULES)}. Got {rule!r}.")
+    progress = study_progress(data)
+    if not progress.done and not final_now:
+        return None
     if not any(r.finished for r in data.records):
         raise ConfigError(f"Study {name!r} has no finished training to choose from.")
+    tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+    final = choose_and_test(data, rule, tolerance, data_dir, device, out_dir)
+    final["made_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    final["made_on"] = progress.to_dict()
+    store.retry(lambda: store.load(name).set_user_attr("final", final))
+    write_final_json(out_dir, final)
+    return final
+
+
+def choose_and_test(data: StudyData, rule: str, tolerance: float, data_dir: Path | None,
+                    device: str, out_dir: Path) -> dict[str, Any]:
+    """Pick the rule's configuration, retrain it on the study's seeds and test it."""
     task = get_task(data.task)
     seeds = list(range(int(data.spec.get("repeats", 1))))
     candidates = gather_candidates(data, task, rule, tolerance, seeds, data_dir, device)
     chosen = pick(rule, candidates)
     splits = task.load_splits(task.make_config(chosen["params"]), data_dir)
     runs = evaluate_on_test(task, chosen["params"], splits, seeds, device, out_dir / "models")
-    final = {
+    return {
         "rule": rule,
         "params": chosen["params"],
         "seeds": seeds,
@@ -194,9 +223,26 @@ def final_choice(
         "explanation": chosen["explanation"],
         "candidates": list(candidates.values()),
     }
-    store.retry(lambda: store.load(name).set_user_attr("final", final))
-    write_final_json(out_dir, final)
-    return final
+
+
+def check_same_choice(data: StudyData, rule: str | None, tolerance: float | None) -> None:
+    """A stored choice answers only the rule (and, for `fast`, the tolerance) it was made
+    with: asking for another would need a second test evaluation."""
+    final = data.final or {}
+    stored_rule, stored_tolerance = final.get("rule"), final.get("tolerance")
+    other_rule = rule is not None and rule != stored_rule
+    other_tolerance = (tolerance is not None and stored_rule == "fast"
+                       and (rule or stored_rule) == "fast" and tolerance != stored_tolerance)
+    if not (other_rule or other_tolerance):
+        return
+    asked = f"rule {rule or stored_rule!r}" + (f" with tolerance {tolerance:g}"
+                                               if other_tolerance else "")
+    raise ConfigError(
+        f"Study {data.name!r} already has its final choice and its one test evaluation: "
+        f"{describe_choice(final)}. {asked[0].upper()}{asked[1:]} would need a second look at "
+        "the test set, so it is not evaluated (leave out --rule/--tolerance for the stored "
+        "choice, or pass --no-final to write the report alone)."
+    )
 
 
 def write_final_json(out_dir: Path, final: dict[str, Any]) -> Path:

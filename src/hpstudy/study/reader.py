@@ -68,5 +68,5 @@ def read_study(store: Store, name: str) -> StudyData:
         direction=attrs.get("direction", "maximize"), metric_name=attrs.get("metric_name", ""),
         defaults=attrs.get("defaults", {}),
         records=store.retry(lambda: read_records(study), locked=False),
-        final=attrs.get("final"),
+        final=attrs.get("final"), coordinate_bases=list(attrs.get("coordinate_bases") or []),
     )

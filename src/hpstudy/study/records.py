@@ -63,3 +63,5 @@ class StudyData:
     reference: list[dict[str, Any]] | None = (
         None  # reference rows (factor, value, train, val, time)
     )
+    coordinate_bases: list[dict[str, Any]] = field(default_factory=list)  # a coordinate
+    #                       study's round baselines so far, the first round's first

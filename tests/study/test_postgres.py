@@ -142,7 +142,8 @@ def fresh(store: Store, name: str) -> None:
 
 @pytest.mark.postgres
 def test_three_workers_train_each_configuration_once(postgres, procs, capsys, tmp_path):
-    """`hpstudy run` and two `hpstudy worker`s share houses-seed: 23 trainings, each once."""
+    """`hpstudy run` and two `hpstudy worker`s share houses-seed: 23 trainings, each once;
+    `hpstudy report --storage` then writes the report with its final choice."""
     url, name = postgres.url, "houses-seed"
     store = Store(url)
     fresh(store, name)
@@ -160,7 +161,18 @@ def test_three_workers_train_each_configuration_once(postgres, procs, capsys, tm
     done_by_workers = [int(w.err.read_text().split("worker finished: ")[1].split()[0])
                        for w in workers]
     assert sum(done_by_workers) >= 1  # the joined workers took part
-    assert_secret_kept(postgres, listing, run.text(),
+    report_dir = tmp_path / "report"
+    assert main(["report", "--storage", url, "--study", name, "--out", str(report_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "houses-seed: final choice (best)" in printed
+    assert "on the finished study (23 trainings)" in printed
+    assert json.loads((report_dir / "final.json").read_text())["test_metric"] > 0
+    files = {p.name for p in report_dir.iterdir()}
+    assert {"report.md", "report.html", "report.tex", "final.json", "tables", "figures",
+            "models"} <= files
+    texts = [p.read_text() for p in report_dir.rglob("*") if p.suffix in (".md", ".html",
+                                                                          ".tex", ".json")]
+    assert_secret_kept(postgres, listing, run.text(), printed, *texts,
                        *(w.text() for w in workers))
     store.close()
 

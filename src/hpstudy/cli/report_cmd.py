@@ -141,7 +141,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def print_written(paths: list[Path], studies: list[StudyData]) -> None:
-    console = Console()
+    console = Console(soft_wrap=True)  # a line per fact, however wide the terminal
     for data in studies:
         for line in final_lines(data):
             console.print(f"{data.name}: {line}", highlight=False)

@@ -61,7 +61,7 @@ _CANDIDATES = (
 )
 _PROVISIONAL = (
     "Provisional: {}. No test evaluation has been run: the final choice waits for the study "
-    "to finish (`hpstudy report --final-now` makes it now). The configurations below are the "
+    "to finish (hpstudy report --final-now makes it now). The configurations below are the "
     f"candidates of each final-choice rule among the trainings finished so far ({_RULES_TEXT})."
 )
 
@@ -91,7 +91,7 @@ def _chosen(study: StudyData) -> list[Block]:
     if made_on.get("remaining"):
         blocks.append(Paragraph(
             f"This choice was made on {made_on['finished']} of {made_on['total']} trainings "
-            f"(`--final-now`): {made_on['remaining']} had not finished then."))
+            f"(forced with --final-now): {made_on['remaining']} had not finished then."))
     if final.get("explanation"):
         blocks.append(Paragraph(str(final["explanation"])))
     return blocks

@@ -134,7 +134,10 @@ def run_report(args: argparse.Namespace) -> int:
     for module in args.task_module:
         load_task_module(module)
     store, name, out = report_target(args)
-    data = load_for_report(store, name, out, args)
+    try:
+        data = load_for_report(store, name, out, args)
+    finally:
+        store.close()
     paths = write_report([data], out, formats)
     print_written(paths, [data])
     return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from hpstudy.errors import ConfigError
+from hpstudy.runtime import check_data_dir as check_data_dir  # re-exported for the commands
+from hpstudy.runtime import resolve_cuda as resolve_cuda
+from hpstudy.runtime import set_threads as set_threads
 from hpstudy.tasks import Task, get_task, load_task_module
 
 
@@ -43,25 +43,3 @@ def load_task(args: argparse.Namespace, name: str) -> Task:
     for module in getattr(args, "task_module", []):
         load_task_module(module)
     return get_task(name)
-
-
-def check_data_dir(data_dir: Path | None) -> Path | None:
-    if data_dir is not None and not data_dir.is_dir():
-        raise ConfigError(f"The data directory {str(data_dir)!r} does not exist.")
-    return data_dir
-
-
-def set_threads(threads: int | None) -> None:
-    """Torch threads for this process: one by default (small models run fastest that way and
-    parallel studies use one process per core)."""
-    threads = 1 if threads is None else threads
-    if threads < 1:
-        raise ConfigError(f"--threads must be an int >= 1. Got {threads}.")
-    torch.set_num_threads(threads)
-
-
-def resolve_cuda(device: str) -> str:
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but torch sees no CUDA device.")
-    return device
-

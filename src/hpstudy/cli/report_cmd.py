@@ -3,38 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from hpstudy.cli.common import (
-    add_data_dir_option,
-    add_task_module_option,
-    check_data_dir,
-    set_threads,
-)
-from hpstudy.cli.study_cmd import add_storage_option, open_target, require_database
-from hpstudy.errors import ConfigError, HPStudyError
-from hpstudy.report import (
-    DEFAULT_TOLERANCE,
-    FORMATS,
-    final_candidates,
-    read_reference_csv,
-    write_report,
-)
-from hpstudy.study.final import RULES, final_choice
+from hpstudy import api
+from hpstudy.api import require_database
+from hpstudy.api_study import Study
+from hpstudy.cli.common import add_data_dir_option, add_task_module_option
+from hpstudy.cli.study_cmd import add_storage_option, open_target
+from hpstudy.errors import ConfigError
+from hpstudy.report import DEFAULT_TOLERANCE, FORMATS, final_candidates, write_report
+from hpstudy.study.final import RULES
 from hpstudy.study.progress import describe_choice, since_choice, study_progress
-from hpstudy.study.reader import read_study
 from hpstudy.study.records import StudyData
-from hpstudy.study.spec import preset_names, preset_path
 from hpstudy.study.storage import Store, default_url, redact
 from hpstudy.tasks import load_task_module
-from hpstudy.train import resolve_device
-
-QUICK_EPOCH_SCALE = {"usps-seed": 0.1, "houses-seed": 0.2}
-PRESETS = ("usps-seed", "houses-seed")
 
 
 def add_commands(commands: Any) -> None:
@@ -59,6 +44,8 @@ def add_commands(commands: Any) -> None:
     reproduce.add_argument("--quick", action="store_true", help="fewer epochs (a few minutes)")
     reproduce.add_argument("--out", type=Path, default=Path("studies/reproduction"))
     reproduce.add_argument("--jobs", type=int, default=None, help="worker processes")
+    reproduce.add_argument("--quiet", action="store_true",
+                           help="no progress on stderr (the results are still printed)")
     add_report_options(reproduce, default_rule="report")
     reproduce.set_defaults(handler=run_reproduce)
 
@@ -99,46 +86,35 @@ def formats_of(text: str) -> list[str]:
     return chosen
 
 
-def load_for_report(store: Store, name: str, out_dir: Path, args: argparse.Namespace
-                    ) -> StudyData:
+def load_for_report(study: Study, args: argparse.Namespace) -> StudyData:
     """Read a study, make its final choice unless told not to (it waits for the study to
     finish unless --final-now), attach reference numbers."""
-    if not args.no_final:
-        set_threads(None)
-        final_choice(store, name, out_dir, rule=args.rule, tolerance=args.tolerance,
-                     data_dir=check_data_dir(args.data_dir), device=resolve_device("auto"),
-                     final_now=args.final_now, default_rule=args.default_rule)
-    data = read_study(store, name)
-    compare = getattr(args, "compare_to", None)
-    if compare is not None:
-        data.reference = read_reference_csv(compare)
-    elif data.name in preset_names():
-        reference = preset_path(data.name).with_suffix(".reference.csv")
-        if reference.is_file():
-            data.reference = read_reference_csv(reference)
-    return data
+    return study.report_data(final=not args.no_final, rule=args.rule, tolerance=args.tolerance,
+                             data_dir=args.data_dir, compare_to=getattr(args, "compare_to", None),
+                             threads=1, final_now=args.final_now, default_rule=args.default_rule)
 
 
-def report_target(args: argparse.Namespace) -> tuple[Store, str, Path]:
-    """The storage, the study's name and the report's directory."""
+def report_target(args: argparse.Namespace) -> Study:
+    """The study, its report going to --out, DIR or ./studies/NAME."""
     if args.storage and args.dir is not None:
         raise ConfigError("Give a study directory or --storage URL, not both (--out DIR says "
                           "where the report goes).")
-    store, name = open_target(args)
-    out = args.out or (args.dir if args.dir is not None else Path("studies") / name)
-    return store, name, out
+    study = open_target(args)
+    if args.out is not None:
+        study.out = args.out
+    return study
 
 
 def run_report(args: argparse.Namespace) -> int:
     formats = formats_of(args.format)
     for module in args.task_module:
         load_task_module(module)
-    store, name, out = report_target(args)
+    study = report_target(args)
     try:
-        data = load_for_report(store, name, out, args)
+        data = load_for_report(study, args)
     finally:
-        store.close()
-    paths = write_report([data], out, formats)
+        study.store.close()
+    paths = write_report([data], study.out, formats)
     print_written(paths, [data])
     return 0
 
@@ -175,28 +151,12 @@ def final_lines(data: StudyData) -> list[str]:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from hpstudy.cli import main
-
-    formats = formats_of(args.format)
-    studies = []
-    for name in PRESETS:
-        out = args.out / name
-        command = ["run", name, "--out", str(out)]
-        if args.quick:
-            command += ["--epoch-scale", str(QUICK_EPOCH_SCALE[name])]
-        if args.jobs is not None:
-            command += ["--jobs", str(args.jobs)]
-        if args.data_dir is not None:
-            command += ["--data-dir", str(args.data_dir)]
-        if main(command) != 0:
-            raise HPStudyError(f"The {name} study did not finish; run the command again to "
-                               "resume it.")
-        store = Store(default_url(out))
-        studies.append(load_for_report(store, name, out, args))
-    paths = write_report(studies, args.out, formats)
-    finals = {data.name: data.final for data in studies}
-    (args.out / "final.json").write_text(json.dumps(finals, indent=1, default=str))
-    print_written(paths, studies)
+    studies, paths = api.reproduce(args.out, quick=args.quick, jobs=args.jobs,
+                                   formats=formats_of(args.format), rule=args.rule,
+                                   tolerance=args.tolerance, final=not args.no_final,
+                                   final_now=args.final_now, data_dir=args.data_dir,
+                                   progress=not args.quiet)
+    print_written(paths, [study.data() for study in studies])
     return 0
 
 

@@ -5,37 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from hpstudy.cli import listing
-from hpstudy.cli.common import (
-    add_data_dir_option,
-    add_device_options,
-    add_task_module_option,
-    check_data_dir,
-    load_task,
-    resolve_cuda,
-)
+from hpstudy import api
+from hpstudy.api_study import Study
+from hpstudy.cli.common import add_data_dir_option, add_device_options, add_task_module_option
 from hpstudy.errors import ConfigError
-from hpstudy.study import runner
-from hpstudy.study.reader import latest_attempts, read_study
-from hpstudy.study.records import TrainingRecord
+from hpstudy.study import listing
 from hpstudy.study.spec import load_spec, preset_names
-from hpstudy.study.storage import Store, default_url, redact, sqlite_path
-from hpstudy.study.worker import WorkerOptions, run_worker
-from hpstudy.train import DEFAULT_CHANCE_PATIENCE, resolve_device
+from hpstudy.train import DEFAULT_CHANCE_PATIENCE
 
 
 def add_commands(commands: Any) -> None:
@@ -90,17 +71,10 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
                         help="stop as diverged after this many epochs at chance level (0: never)")
 
 
-def worker_options(args: argparse.Namespace, url: str, name: str, deadline: float | None
-                   ) -> WorkerOptions:
-    threads = 1 if args.threads is None else args.threads
-    if threads < 1:
-        raise ConfigError(f"--threads must be an int >= 1. Got {threads}.")
-    if args.chance_patience < 0:
-        raise ConfigError(f"--chance-patience must be an int >= 0. Got {args.chance_patience}.")
-    return WorkerOptions(url=url, study_name=name, device=resolve_cuda(resolve_device(args.device)),
-                         threads=threads, data_dir=check_data_dir(args.data_dir),
-                         chance_patience=args.chance_patience, deadline=deadline,
-                         task_modules=list(args.task_module))
+def option_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The worker options given on the command line, as the API's keywords."""
+    return {"device": args.device, "threads": args.threads, "data_dir": args.data_dir,
+            "chance_patience": args.chance_patience, "task_modules": args.task_module}
 
 
 def run_presets(args: argparse.Namespace) -> int:
@@ -113,120 +87,32 @@ def run_presets(args: argparse.Namespace) -> int:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    spec = load_spec(args.spec).with_overrides(args.repeats, args.epoch_scale)
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs must be an int >= 1. Got {args.jobs}.")
-    task = load_task(args, spec.task)
-    prepared = runner.prepare(spec, task, args.yes)
-    deadline = time.time() + 60 * spec.max_minutes if spec.max_minutes else None
-    out = args.out or Path("studies") / spec.name
-    url = args.storage or default_url(out)
-    options = worker_options(args, url, spec.name, deadline)
-    task.load_splits(task.make_config(prepared.base), options.data_dir)  # fail early on data
-    if args.storage is None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"Cannot create the output directory {str(out)!r}: "
-                              f"{exc.strerror}.") from exc
-    console = Console(stderr=True, quiet=args.quiet)
-    console.print(f"study {spec.name}: {spec.strategy} on {task.name}, {prepared.total} "
-                  f"trainings, {args.jobs} worker(s); storage {redact(url)}", highlight=False)
-    store = Store(url)
-    study = runner.create_or_resume(store, prepared)
-    if args.quiet:
-        runner.run(store, study, prepared.spec, options, args.jobs, None)
-    else:
-        with study_progress(console, task.direction) as show:
-            runner.run(store, study, prepared.spec, options, args.jobs, show)
-    summarize(console, read_study(store, spec.name).records, task.direction, task.metric_name)
+    api.run(args.spec, out=args.out, storage=args.storage, jobs=args.jobs, repeats=args.repeats,
+            epoch_scale=args.epoch_scale, progress=not args.quiet, confirm_large=args.yes,
+            **option_values(args))
     return 0
 
 
-class study_progress:  # noqa: N801 - used as a context manager
-    """A progress bar over trainings: done/total, elapsed, ETA and best so far."""
-
-    def __init__(self, console: Console, direction: str):
-        self.direction = direction
-        self.progress = Progress(TextColumn("[bold]trainings"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                 TextColumn("best {task.fields[best]}"), console=console)
-        self.bar = self.progress.add_task("study", total=None, best="-")
-
-    def __enter__(self) -> Any:
-        self.progress.start()
-        return self.show
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def show(self, records: list[TrainingRecord], _: int) -> None:
-        current = latest_attempts(records)
-        done = [r for r in current if r.finished or r.status == "failed"]
-        best = listing.best(current, self.direction)
-        self.progress.update(self.bar, total=len(current), completed=len(done),
-                             best="-" if best is None else f"{best.val_metric:.4g}")
-
-
-def summarize(console: Console, records: list[TrainingRecord], direction: str,
-              metric_name: str) -> None:
-    current = latest_attempts(records)
-    console.print(listing.status_line(current), highlight=False)
-    best = listing.best(current, direction)
-    if best is not None:
-        console.print(f"best val {metric_name}: {best.val_metric:.4f} with "
-                      f"{listing.describe(best.params)} seed={best.seed}", highlight=False)
-
-
 def run_worker_cmd(args: argparse.Namespace) -> int:
-    require_database(args.storage)
-    options = worker_options(args, args.storage, args.study, None)
-    done = run_worker(options)
+    done = api.work(args.storage, args.study, **option_values(args))
     Console(stderr=True).print(f"worker finished: {done} training(s) done", highlight=False)
     return 0
 
 
-def require_database(url: str) -> None:
-    """Commands that only read or join a study do not create a missing SQLite file."""
-    path = sqlite_path(url)
-    if path is not None and not path.is_file():
-        raise ConfigError(f"No study database at {str(path)!r}.")
-
-
-def open_target(args: argparse.Namespace) -> tuple[Store, str]:
-    """The storage and study name given as DIR, or as --storage with --study."""
-    if args.storage:
-        url = args.storage
-    elif args.dir is not None:
-        if not (args.dir / "study.db").is_file():
-            raise ConfigError(f"No study in {str(args.dir)!r} (no study.db there).")
-        url = default_url(args.dir)
-    else:
+def open_target(args: argparse.Namespace) -> Study:
+    """The study given as DIR, or as --storage with --study."""
+    if not args.storage and args.dir is None:
         raise ConfigError("Give a study directory, or --storage URL with --study NAME.")
-    require_database(url)
-    store = Store(url)
-    names = store.retry(lambda: listing.study_names(store), locked=False)
-    name = args.study or (names[0] if len(names) == 1 else None)
-    if name is None:
-        raise ConfigError(f"{redact(url)} holds {len(names)} studies; name one with --study "
-                          f"({', '.join(names)}).")
-    return store, name
+    return api.open(args.storage or args.dir, args.study)
 
 
 def run_status(args: argparse.Namespace) -> int:
-    store, name = open_target(args)
-    data = read_study(store, name)
-    console = Console()
-    console.print(f"study {name} ({data.spec.get('strategy')} on {data.task})", highlight=False)
-    summarize(console, data.records, data.direction, data.metric_name)
+    Console().print(str(open_target(args).status()), highlight=False)
     return 0
 
 
 def run_trials(args: argparse.Namespace) -> int:
-    store, name = open_target(args)
-    data = read_study(store, name)
-    records = data.records if args.all else latest_attempts(data.records)
-    rows = [listing.row(record) for record in records]
+    rows = open_target(args).rows(all_attempts=args.all)
     if args.format == "json":
         print(json.dumps(rows, indent=1, default=str))
     else:

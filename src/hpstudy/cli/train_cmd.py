@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hpstudy import batched
+from hpstudy.api_train import train_config
 from hpstudy.cli.common import (
     add_data_dir_option,
     add_device_options,
     add_task_module_option,
-    check_data_dir,
     load_task,
-    resolve_cuda,
-    set_threads,
 )
-from hpstudy.config import Config, parse_overrides
-from hpstudy.errors import ConfigError
-from hpstudy.tasks import Splits, Task, list_tasks
-from hpstudy.train import (
-    DEFAULT_CHANCE_PATIENCE,
-    EpochCallback,
-    TrialResult,
-    resolve_device,
-    train,
-)
+from hpstudy.config import parse_overrides
+from hpstudy.tasks import list_tasks
+from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult
 
 
 def add_commands(commands: Any) -> None:
@@ -40,6 +28,8 @@ def add_commands(commands: Any) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a hyperparameter (repeatable)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar on stderr (the summary is still printed)")
     parser.add_argument("--chance-patience", type=int, default=DEFAULT_CHANCE_PATIENCE,
                         help="stop as diverged after this many epochs at chance level (0: never)")
     add_data_dir_option(parser)
@@ -54,42 +44,15 @@ def add_commands(commands: Any) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     task = load_task(args, args.task)
-    cfg = task.make_config(parse_overrides(args.overrides))
-    data_dir = check_data_dir(args.data_dir)
-    vectorizable = batched.group_key(task, cfg) is not None
-    # a tiny MLP runs fastest on one thread; a lone CNN training uses every core
-    set_threads(args.threads or (1 if vectorizable else os.cpu_count()))
-    device = resolve_cuda(resolve_device(args.device))
-    splits = task.load_splits(cfg, data_dir)
-    if args.chance_patience < 0:
-        raise ConfigError(f"--chance-patience must be an int >= 0. Got {args.chance_patience}.")
+    result = train_config(task, parse_overrides(args.overrides), data_dir=args.data_dir,
+                          device=args.device, threads=args.threads,
+                          chance_patience=args.chance_patience,
+                          progress=not (args.json or args.quiet))
     if args.json:
-        result = train_one(task, cfg, splits, device, args.chance_patience, vectorizable)
         print(json.dumps(result_json(task.name, result)))
         return 0
-    console = Console(stderr=True)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("val {task.fields[val]}"),
-                  console=console, transient=True) as progress:
-        bar = progress.add_task(f"{task.name} epochs", total=cfg.epochs, val="-")
-
-        def on_epoch(epoch: int, total: int, val_metric: float) -> None:
-            progress.update(bar, completed=epoch, val=f"{val_metric:.4g}")
-
-        result = train_one(task, cfg, splits, device, args.chance_patience, vectorizable,
-                           on_epoch)
-        progress.update(bar, completed=cfg.epochs)
     print_summary(task.name, task.metric_name, result)
     return 0
-
-
-def train_one(task: Task, cfg: Config, splits: Splits, device: str, patience: int,
-              vectorizable: bool, on_epoch: EpochCallback | None = None) -> TrialResult:
-    """One training; an MLP goes through the vectorized trainer (a stack of one model),
-    whose steps are several times cheaper than torch.optim's."""
-    if vectorizable:
-        return batched.train_group(task, [cfg], splits, device=device, chance_patience=patience)[0]
-    return train(task, cfg, splits, device=device, chance_patience=patience, on_epoch=on_epoch)
 
 
 def result_json(task_name: str, result: TrialResult) -> dict[str, Any]:

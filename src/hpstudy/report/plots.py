@@ -179,15 +179,25 @@ def importance_data(importance: stats.Importance) -> tuple[list[str], list[float
     return [k for k, _ in items], [v for _, v in items]
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def _ready(figure: Figure) -> Figure:
+    """The figure on an Agg canvas, laid out: ready to save or to show in a notebook."""
     FigureCanvasAgg(figure)
     figure.tight_layout()
+    return figure
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    _ready(figure)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=DPI, format="png")
     return path
 
 
 def draw_factor(data: FactorPlotData, path: Path) -> Path:
+    return _save(factor_figure(data), path)
+
+
+def factor_figure(data: FactorPlotData) -> Figure:
     """Val metric per value (error bars = std over seeds), training time on a second axis."""
     figure = Figure(figsize=(6, 3.4))
     ax = figure.add_subplot()
@@ -207,10 +217,14 @@ def draw_factor(data: FactorPlotData, path: Path) -> Path:
     )
     twin.set_ylabel("train time (s)", color="C3")
     ax.set_title(f"{data.factor}: {data.y_label} and training time")
-    return _save(figure, path)
+    return _ready(figure)
 
 
 def draw_curves(data: list[CurveSet], path: Path, y_metric: str) -> Path:
+    return _save(curves_figure(data, y_metric), path)
+
+
+def curves_figure(data: list[CurveSet], y_metric: str) -> Figure:
     """One panel per curve kind, a line per training."""
     panels = [(k, t) for k, t in CURVE_PANELS if any(k in s.curves for s in data)]
     figure = Figure(figsize=(3.4 * max(1, len(panels)), 3.2))
@@ -227,7 +241,7 @@ def draw_curves(data: list[CurveSet], path: Path, y_metric: str) -> Path:
             ax.set_yscale("log" if _positive(data, key) else "linear")
     if panels:
         figure.axes[0].legend(fontsize="x-small", loc="best")
-    return _save(figure, path)
+    return _ready(figure)
 
 
 def _positive(data: list[CurveSet], key: str) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import multiprocessing.connection
+import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,6 +41,7 @@ from hpstudy.tasks import Task
 
 ProgressFn = Callable[[list[TrainingRecord], int], None]
 POLL_S = 1.0  # how often progress is read from the database
+INTERRUPTED = 130  # exit code of a worker process stopped by a signal
 
 
 @dataclass
@@ -121,13 +124,48 @@ def create_or_resume(store: Store, prepared: Prepared) -> optuna.Study:
     return study
 
 
+def start_method() -> str:
+    """fork where the platform has it: workers inherit every registered task, also one defined
+    in a notebook cell or a script. Elsewhere spawn, which imports tasks again by module."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def check_start(task: Task, options: WorkerOptions) -> None:
+    """Raise a ConfigError when worker processes could not find `task`."""
+    if start_method() == "fork" or type(task).__module__.startswith("hpstudy.") \
+            or options.task_modules:
+        return
+    raise ConfigError(f"Task {task.name!r} is defined in this session (a notebook cell or a "
+                      "script), and worker processes on this platform start afresh (no fork), "
+                      "so they cannot see it: move the class into a .py file exposing `task` "
+                      "and pass it with --task-module (hpstudy.run(..., "
+                      "task_modules=['mytask.py'])).")
+
+
+def worker_process(options: WorkerOptions, wake: Any) -> None:
+    """A worker process. The first SIGINT or SIGTERM (Ctrl-C, a notebook's stop button, the
+    parent stopping its workers) interrupts it: its trainings are handed back to the queue,
+    and later signals cannot cut that short."""
+    def interrupted(_signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        run_worker(options, wake)
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED)
+
+
 def start_workers(options: WorkerOptions, jobs: int) -> list[multiprocessing.process.BaseProcess]:
-    context = multiprocessing.get_context("fork")
+    context: Any = multiprocessing.get_context(start_method())
     wake = context.Event()
     processes: list[multiprocessing.process.BaseProcess] = []
     for _ in range(jobs):
         child = replace(options, exit_with_parent=True)
-        process = context.Process(target=run_worker, args=(child, wake), daemon=False)
+        process = context.Process(target=worker_process, args=(child, wake), daemon=False)
         process.start()
         processes.append(process)
     return processes

@@ -43,18 +43,23 @@ def row(record: TrainingRecord) -> dict[str, Any]:
             "epochs_run": record.epochs_run, "role": record.role, "error": record.error}
 
 
-def table(rows: list[dict[str, Any]], fmt: str) -> str:
-    """Rows as a markdown or CSV table, one column per hyperparameter."""
-    import pandas as pd  # only this view needs it
+def frame(rows: list[dict[str, Any]]) -> Any:
+    """Rows as a pandas DataFrame, one column per hyperparameter (the error last)."""
+    import pandas as pd  # only the listings need it
     flat = []
     for item in rows:
         entry = {k: v for k, v in item.items() if k not in ("params", "error")}
         entry.update(item["params"])
         entry["error"] = item["error"]
         flat.append(entry)
-    frame = pd.DataFrame(flat)
+    return pd.DataFrame(flat)
+
+
+def table(rows: list[dict[str, Any]], fmt: str) -> str:
+    """Rows as a markdown or CSV table, one column per hyperparameter."""
+    data = frame(rows)
     if fmt == "csv":
         buffer = io.StringIO()
-        frame.to_csv(buffer, index=False)
+        data.to_csv(buffer, index=False)
         return buffer.getvalue()
-    return str(frame.to_markdown(index=False, floatfmt=".4g")) if not frame.empty else "(none)"
+    return str(data.to_markdown(index=False, floatfmt=".4g")) if not data.empty else "(none)"

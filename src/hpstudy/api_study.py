@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpstudy.errors import ConfigError
+from hpstudy.progress import figures_inline
 from hpstudy.runtime import check_data_dir, set_threads
 from hpstudy.study import listing
 from hpstudy.study.reader import latest_attempts, read_study
@@ -135,9 +136,10 @@ class Study:
 
     def table(self, factor: str) -> pd.DataFrame:
         """The report's table of one ablation factor: a row per value (`default` marks the
-        baseline's), finished trainings `n`, train and val metric and training time (with
+        baseline's), finished trainings `n`, `train` and `val` metric and training `time` in s (with
         repeats: `_mean` and `_std` columns and Holm-corrected paired t-tests against the
-        default), `best`, and the reference's numbers (`ref_*`) where the study has them."""
+        default), `best`, `diverged` and `failed` counts when there are any, and the
+        reference's numbers (`ref_*`) where the study has them."""
         data, table = self._factor(factor)
         repeated = int(data.spec.get("repeats", 1)) > 1
         frame = table.rename(columns={"value": factor, "is_default": "default",
@@ -146,13 +148,12 @@ class Study:
         for name in ("train", "val", "time"):
             columns += [f"{name}_mean", f"{name}_std"] if repeated else [f"{name}_mean"]
         columns += ["p_holm"] if repeated else []
-        columns += ["best", "diverged", "failed"]
+        columns += ["best"] + [c for c in ("diverged", "failed") if table[c].any()]
         columns += [c for c in frame.columns if c.startswith("ref_")]
         frame = frame[columns]
         if not repeated:
             frame = frame.rename(columns={f"{n}_mean": n for n in ("train", "val", "time")})
-        return frame.rename(columns={"time": "time_s", "time_mean": "time_s_mean",
-                                     "time_std": "time_s_std"}).reset_index(drop=True)
+        return frame.reset_index(drop=True)
 
     def plot(self, factor: str) -> Figure:
         """The report's figure of one ablation factor: val metric per value (std over seeds
@@ -160,6 +161,7 @@ class Study:
         from hpstudy.report import plots
 
         data, table = self._factor(factor)
+        figures_inline()
         return plots.factor_figure(plots.factor_plot_data(data, factor, table))
 
     def plot_curves(self) -> Figure:
@@ -171,6 +173,7 @@ class Study:
         curves = plots.learning_curve_data(data)
         if not curves:
             raise ConfigError(f"Study {self.name!r} has no finished training with curves yet.")
+        figures_inline()
         return plots.curves_figure(curves, val_label(data))
 
     def final(self, rule: str | None = None, *, tolerance: float | None = None,

@@ -1,5 +1,6 @@
 """Progress of long work where the user looks: a rich bar on the terminal's stderr, or an
-output that updates in place in a Jupyter notebook (no widgets needed).
+output that updates in place in a Jupyter notebook (no widgets needed); and figures shown as
+images in a notebook.
 
 `progress_view(True)` picks the kind for the current process; `None` (quiet) shows nothing.
 """
@@ -41,6 +42,19 @@ def in_notebook() -> bool:
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def figures_inline() -> None:
+    """In a notebook, show matplotlib Figures as PNG images, as pyplot's inline backend does
+    (hpstudy draws on Agg canvases, without pyplot)."""
+    if not in_notebook():
+        return
+    from IPython import get_ipython
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    formatter = get_ipython().display_formatter.formatters["image/png"]
+    formatter.for_type(Figure, lambda figure: print_figure(figure, "png", bbox_inches="tight"))
 
 
 def progress_view(show: bool) -> ProgressView | None:

@@ -152,3 +152,15 @@ def test_without_fork_a_task_of_this_session_is_a_clear_error(tmp_path, monkeypa
         hpstudy.run({"space": {"width": [8]}}, task=Local(), out=tmp_path / "o", jobs=2,
                     progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_train_quiet_prints_the_summary_and_no_progress(capsys):
+    """`hpstudy train --quiet`: the summary on stdout, nothing on stderr; --quiet is the same
+    for reproduce (progress off, results printed)."""
+    assert main(["train", "houses", "--set", "epochs=2", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "status: ok" in captured.out
+    from hpstudy.cli import build_parser
+
+    args = build_parser(["reproduce"]).parse_args(["reproduce", "--quiet"])
+    assert args.quiet is True

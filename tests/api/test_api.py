@@ -93,8 +93,10 @@ def test_final_choice_once_then_stored_and_report(houses, tmp_path):
     """final() evaluates on test once; asking again returns the stored numbers; report()
     writes the report files."""
     first = houses.final(rule="fast")
-    assert first["rule"] == "fast" and first["test_metric"] > 0
-    assert houses.final(rule="best") == first
+    assert first is not None and first["rule"] == "fast" and first["test_metric"] > 0
+    assert houses.final() == first
+    with pytest.raises(hpstudy.ConfigError, match="fast"):
+        houses.final(rule="best")  # a stored choice answers only its own rule
     written = houses.report(tmp_path / "report", formats=["md", "csv"])
     assert tmp_path / "report" / "report.md" in written
     assert "final choice" in (tmp_path / "report" / "report.md").read_text().lower()

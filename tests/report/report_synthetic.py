@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from hpstudy.study.records import COMPLETE, DIVERGED, FAILED, StudyData, TrainingRecord
+from hpstudy.study.spec import StudySpec
 
 DEFAULTS: dict[str, Any] = {"lr": 0.001, "width": 16, "loss": "mse"}
 SPACE: dict[str, list[Any]] = {"lr": [0.001, 0.01, 1.0], "width": [8, 16], "loss": ["mse", "ce"]}
@@ -73,15 +74,8 @@ def ablation_study(seeds: int = 3, **kwargs: Any) -> StudyData:
             records.append(make_record(len(records), change(text), seed, status, per_seed[seed]))
     records.append(make_record(len(records), change("width=16"), 9, FAILED, error="boom"))
     records.append(make_record(len(records), change("lr=0.01"), 9, FAILED, error="out of memory"))
-    spec = {
-        "name": "abl",
-        "task": "usps",
-        "strategy": "ablation",
-        "repeats": seeds,
-        "defaults": DEFAULTS,
-        "space": SPACE,
-        "budget": {},
-    }
+    spec = StudySpec(name="abl", task="usps", strategy="ablation", repeats=seeds,
+                     defaults=DEFAULTS, space=SPACE)
     return StudyData(
         name=kwargs.pop("name", "abl"),
         spec=spec,
@@ -103,15 +97,8 @@ def random_study(n: int = 12) -> StudyData:
         params: dict[str, Any] = {"lr": lrs[lr], "width": widths[width], "loss": "mse"}
         val = 0.1 + 0.5 * lr + 0.01 * width
         records.append(make_record(i, params, 0, COMPLETE, (val - 0.01, val, 1.0 + i / 10)))
-    spec = {
-        "name": "rnd",
-        "task": "houses",
-        "strategy": "random",
-        "repeats": 1,
-        "defaults": DEFAULTS,
-        "space": {"lr": lrs, "width": widths, "loss": ["mse"]},
-        "budget": {"n_trials": n},
-    }
+    spec = StudySpec(name="rnd", task="houses", strategy="random", defaults=DEFAULTS,
+                     space={"lr": lrs, "width": widths, "loss": ["mse"]}, n_trials=n)
     return StudyData(
         name="rnd",
         spec=spec,

@@ -6,8 +6,17 @@ import pytest
 from report_synthetic import DEFAULTS, change
 
 from hpstudy.errors import ConfigError
-from hpstudy.report import combine_params, final_candidates
 from hpstudy.study.records import StudyData
+from hpstudy.study.selection import DEFAULT_TOLERANCE
+from hpstudy.study.strategies import get_strategy
+
+
+def final_candidates(study: StudyData, tolerance: float = DEFAULT_TOLERANCE) -> dict:
+    return get_strategy(study.spec.strategy).candidates(study, tolerance)
+
+
+def combine_params(study: StudyData) -> dict | None:
+    return get_strategy(study.spec.strategy).combined(study)
 
 
 def test_final_candidates_best_is_best_mean(ablation3: StudyData) -> None:
@@ -53,7 +62,7 @@ def test_combine_params_keeps_default_on_ties(ablation1: StudyData) -> None:
 
 
 def test_combine_params_none_outside_ablation(random12: StudyData) -> None:
-    """Only ablations have a combined choice."""
+    """Only ablations have a combined choice (the strategy owns it)."""
     assert combine_params(random12) is None
     assert "combine" not in final_candidates(random12)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from optuna.distributions import CategoricalDistribution as CAT  # noqa: N814
 from report_synthetic import random_study
 
 from hpstudy.report import analyze, stats
@@ -79,9 +80,11 @@ def test_importance_from_random_study(random12: StudyData) -> None:
 @pytest.mark.parametrize(
     ("trials", "choices", "note"),
     [
-        ([({"a": 1}, 1.0)] * 5, {"a": [1], "b": [2]}, "no parameter takes more than one value"),
-        ([({"a": 1}, 1.0), ({"a": 2}, 2.0)], {"a": [1, 2]}, "2 finished trainings"),
-        ([({"a": i % 2}, float("nan")) for i in range(6)], {"a": [0, 1]}, "0 finished trainings"),
+        ([({"a": 1}, 1.0)] * 5, {"a": CAT([1]), "b": CAT([2])},
+         "no parameter takes more than one value"),
+        ([({"a": 1}, 1.0), ({"a": 2}, 2.0)], {"a": CAT([1, 2])}, "2 finished trainings"),
+        ([({"a": i % 2}, float("nan")) for i in range(6)], {"a": CAT([0, 1])},
+         "0 finished trainings"),
     ],
 )
 def test_importance_skipped_with_note(trials, choices, note) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from report_synthetic import ABLATION, ablation_study, change, make_record
 from scipy import stats as scipy_stats
 
-from hpstudy.report import configs, stats, tables
+from hpstudy.report import stats, tables
+from hpstudy.report.analysis import study_space
+from hpstudy.study import configs, selection
 from hpstudy.study.records import FAILED, StudyData
 
 
@@ -121,15 +124,15 @@ def test_factor_tables_reference_columns_beside_run(ablation3: StudyData) -> Non
 def test_scale_value_follows_epoch_scale() -> None:
     """Spec epochs are scaled like the runner scales them; other factors are untouched."""
     study = ablation_study(1)
-    study.spec["epoch_scale"] = 0.1
-    assert tables.scale_value(study, "epochs", 30) == 3
-    assert tables.scale_value(study, "epochs", 4) == 1
-    assert tables.scale_value(study, "lr", 0.5) == 0.5
+    study.spec = replace(study.spec, epoch_scale=0.1)
+    assert selection.scale_value(study, "epochs", 30) == 3
+    assert selection.scale_value(study, "epochs", 4) == 1
+    assert selection.scale_value(study, "lr", 0.5) == 0.5
 
 
 def test_sensitivity_orders_by_spread(ablation3: StudyData) -> None:
     """Factors are ranked by max - min of mean val metric, with their best and worst values."""
-    ranking = tables.sensitivity(ablation3)
+    ranking = tables.sensitivity(ablation3, tables.factor_tables(ablation3))
     assert list(ranking["factor"]) == ["lr", "width", "loss"]
     means = {t: np.mean(_vals(t)) for t in ABLATION}
     assert ranking.iloc[0]["spread"] == pytest.approx(means["lr=0.01"] - means["lr=1.0"])
@@ -139,7 +142,7 @@ def test_sensitivity_orders_by_spread(ablation3: StudyData) -> None:
 
 def test_sensitivity_random_study_uses_means_per_value(random12: StudyData) -> None:
     """Without an ablation, each value's mean is over the trainings that used it."""
-    ranking = tables.sensitivity(random12)
+    ranking = tables.sensitivity(random12, None, study_space(random12))
     assert list(ranking["factor"]) == ["lr", "width"]  # loss takes one value: not ranked
     lr_means = {
         v: np.mean([r.val_metric for r in random12.records if r.params["lr"] == v])
@@ -150,8 +153,7 @@ def test_sensitivity_random_study_uses_means_per_value(random12: StudyData) -> N
 
 
 def test_trials_table_lists_every_study_training(ablation3: StudyData) -> None:
-    """Every study training appears with its status; the final retraining does not."""
-    ablation3.records.append(make_record(50, change("lr=0.01"), 0, values=(1, 2, 3), role="final"))
+    """Every study training appears with its status."""
     trials = configs.trials_table(ablation3)
     assert len(trials) == 17
     assert trials["status"].value_counts().to_dict() == {"complete": 12, "diverged": 3, "failed": 2}

@@ -18,8 +18,8 @@ from hpstudy.report.analysis import StudyAnalysis, analyze
 from hpstudy.report.blocks import Block
 from hpstudy.report.document import report_blocks
 from hpstudy.report.reference import read_reference_csv
-from hpstudy.report.tables import DEFAULT_TOLERANCE, combine_params, final_candidates
 from hpstudy.study.records import StudyData
+from hpstudy.study.selection import DEFAULT_TOLERANCE
 
 FORMATS = ("md", "html", "tex", "csv")
 
@@ -28,8 +28,6 @@ __all__ = [
     "FORMATS",
     "StudyAnalysis",
     "analyze",
-    "combine_params",
-    "final_candidates",
     "read_reference_csv",
     "write_report",
 ]
@@ -58,7 +56,7 @@ def write_report(
 
     `formats` picks among md, html, tex (report.tex and tables/*.tex) and csv (tables/*.csv);
     figures are drawn when md, html or tex is asked for. `tolerance` is the `fast` rule's
-    (see `final_candidates`) for studies without a final choice.
+    (see `hpstudy.study.selection.final_candidates`) for studies without a final choice.
     """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:

@@ -8,14 +8,12 @@ from typing import Any
 
 import pandas as pd
 
-from hpstudy.report import plots
+from hpstudy.report import plots, search
 from hpstudy.report.analysis import StudyAnalysis
 from hpstudy.report.blocks import Block, Bullets, Cell, Figure, Heading, Paragraph, Table
-from hpstudy.report.configs import study_records
 from hpstudy.report.final import final_section
 from hpstudy.report.labels import (
     decimals,
-    describe_params,
     finite,
     fmt_mean_std,
     fmt_num,
@@ -25,15 +23,15 @@ from hpstudy.report.labels import (
     val_label,
 )
 from hpstudy.report.observations import SIGNIFICANCE, observations
-from hpstudy.report.stats import IMPORTANCE_METHOD
+from hpstudy.study.configs import study_records
 from hpstudy.study.records import StudyData
+from hpstudy.study.strategies.base import FACTOR_TABLES
 
 TIMING_NOTE = (
     "Training times are training-only: the forward pass, backward pass and parameter update, "
     "not data loading or evaluation. Trainings run vectorized together (group size > 1) report "
     "their share of the group's wall time."
 )
-ERROR_CHARS = 80
 
 
 def report_blocks(analyses: Sequence[StudyAnalysis], slugs: Sequence[str]) -> list[Block]:
@@ -52,10 +50,9 @@ def study_blocks(analysis: StudyAnalysis, slug: str) -> list[Block]:
     """One study's section."""
     study = analysis.study
     blocks: list[Block] = [Heading(2, f"Study {study.name}"), Paragraph(_summary(analysis))]
-    if analysis.ablation:
-        blocks += _ablation_blocks(analysis, slug)
-    else:
-        blocks += _search_blocks(analysis, slug)
+    sections = {FACTOR_TABLES: _ablation_blocks, **search.SECTIONS}
+    for section in analysis.strategy.report_sections:
+        blocks += sections[section](analysis, slug)
     blocks += _sensitivity_blocks(analysis, slug)
     blocks += _figure_blocks(study, slug)
     blocks += [Heading(3, "Observations"), Bullets(observations(analysis))]
@@ -64,13 +61,14 @@ def study_blocks(analysis: StudyAnalysis, slug: str) -> list[Block]:
 
 
 def _summary(analysis: StudyAnalysis) -> str:
-    study = analysis.study
+    study, strategy = analysis.study, analysis.strategy
     counts = analysis.trials["status"].value_counts().to_dict()
     status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trainings"
     grouped = sum(r.group_size > 1 for r in study_records(study))
+    sampler = f" ({strategy.sampler_label(study.spec)})" if strategy.samples else ""
     text = (
-        f"Task {study.task}, {study.spec.get('strategy', '?')} study, "
-        f"{study.spec.get('repeats', 1)} seed(s) per configuration, metric: "
+        f"Task {study.task}, {study.spec.strategy} study{sampler}, "
+        f"{study.spec.repeats} seed(s) per configuration, metric: "
         f"{study.metric_name} ({study.direction}). Trainings: {status}. "
         f"Default configuration: {_config_text(study.defaults)}."
     )
@@ -160,107 +158,6 @@ def _missing_reason(row: pd.Series) -> str:
     if row.get("failed", 0) > 0:
         return "failed"
     return "not finished" if row.get("unfinished", 0) > 0 else "not run"
-
-
-# ---------------------------------------------------------------- grid / random / tpe / coordinate
-
-
-def _search_blocks(analysis: StudyAnalysis, slug: str) -> list[Block]:
-    study, digits = analysis.study, decimals(analysis.study)
-    trials = analysis.trials
-    names = [
-        c
-        for c in trials.columns
-        if c not in ("number", "status", "seed", "train", "val", "time", "epochs_run", "error")
-    ]
-    rows = [
-        [
-            Cell(str(r["number"])),
-            Cell(r["status"]),
-            *[Cell(fmt_value(r[k])) for k in names],
-            Cell(str(r["seed"])),
-            Cell(fmt_num(r["train"], digits)),
-            Cell(fmt_num(r["val"], digits)),
-            Cell(fmt_num(r["time"], 2)),
-            Cell(str(r["error"])[:ERROR_CHARS]),
-        ]
-        for _, r in trials.iterrows()
-    ]
-    columns = [
-        "#",
-        "status",
-        *names,
-        "seed",
-        train_label(study),
-        val_label(study),
-        "train time (s)",
-        "error",
-    ]
-    blocks: list[Block] = [
-        Heading(3, "Trainings"),
-        Table(f"{slug}-trials", f"{study.name}: every training", columns, rows, trials),
-        Heading(3, "Best configurations"),
-        _best_table(analysis, f"{slug}-best"),
-        Heading(3, "Parameter importance"),
-    ]
-    return blocks + _importance_blocks(analysis, slug)
-
-
-def _best_table(analysis: StudyAnalysis, name: str) -> Table:
-    study, digits = analysis.study, decimals(analysis.study)
-    top = analysis.ranked.head(5)
-    rows = [
-        [
-            Cell(str(i + 1)),
-            Cell(describe_params(r["params"], study.defaults)),
-            Cell(str(int(r["n"]))),
-            Cell(fmt_mean_std(r["train_mean"], r["train_std"], digits)),
-            Cell(fmt_mean_std(r["val_mean"], r["val_std"], digits), i == 0),
-            Cell(fmt_mean_std(r["time_mean"], r["time_std"], 2)),
-        ]
-        for i, (_, r) in enumerate(top.iterrows())
-    ]
-    columns = [
-        "rank",
-        "configuration",
-        "trainings",
-        train_label(study),
-        val_label(study),
-        "train time (s)",
-    ]
-    data = top.drop(columns=["val_by_seed"]).assign(params=top["params"].map(dict))
-    return Table(
-        name, f"{study.name}: the best configurations (mean over seeds)", columns, rows, data
-    )
-
-
-def _importance_blocks(analysis: StudyAnalysis, slug: str) -> list[Block]:
-    importance = analysis.importance
-    if importance is None or not importance.values:
-        note = importance.note if importance is not None else "importance skipped."
-        return [Paragraph(note[0].upper() + note[1:], note=True)]
-    data = pd.DataFrame(
-        {"parameter": list(importance.values), "importance": list(importance.values.values())}
-    )
-    rows = [[Cell(k), Cell(f"{v:.3f}")] for k, v in importance.values.items()]
-    names, values = plots.importance_data(importance)
-    return [
-        Paragraph(
-            f"Importance by {IMPORTANCE_METHOD}, computed from every finished training.", note=True
-        ),
-        Table(
-            f"{slug}-importance",
-            f"{analysis.study.name}: parameter importance",
-            ["parameter", "importance"],
-            rows,
-            data,
-        ),
-        Figure(
-            f"{slug}-importance",
-            f"{analysis.study.name}: parameter importance",
-            partial(plots.draw_importance, names, values),
-        ),
-    ]
 
 
 # ---------------------------------------------------------------- both kinds

@@ -18,7 +18,8 @@ from hpstudy.report.labels import (
     fmt_value,
     val_label,
 )
-from hpstudy.report.tables import DEFAULT_TOLERANCE, final_candidates
+from hpstudy.study.selection import DEFAULT_TOLERANCE
+from hpstudy.study.strategies import get_strategy
 from hpstudy.study.progress import Progress, describe_choice, since_choice, study_progress
 from hpstudy.study.records import StudyData
 
@@ -77,7 +78,7 @@ def _chosen(study: StudyData) -> list[Block]:
         f"Configuration: {describe_params(params, study.defaults)} "
         f"({', '.join(f'{k}={fmt_value(v)}' for k, v in params.items())}).",
     ]
-    train = _final_train(study)
+    train = _final_train(study, final)
     if train:
         lines.append(f"Train {study.metric_name} of the retraining: {train}.")
     lines += [
@@ -101,7 +102,8 @@ def _since(study: StudyData, progress: Progress) -> list[Block]:
     """What trainings that finished after the choice change: said, never tested again."""
     final = study.final or {}
     tolerance = float(final.get("tolerance") or DEFAULT_TOLERANCE)
-    since = since_choice(final, progress, final_candidates(study, tolerance))
+    candidates = get_strategy(study.spec.strategy).candidates(study, tolerance)
+    since = since_choice(final, progress, candidates)
     if since is None:
         return []
     text = since.describe()
@@ -113,13 +115,9 @@ def _since(study: StudyData, progress: Progress) -> list[Block]:
                       "those of the choice.")]
 
 
-def _final_train(study: StudyData) -> str:
-    """Mean ± std train metric of the final retraining's records, when stored."""
-    values = [
-        r.train_metric
-        for r in study.records
-        if r.role == "final" and r.finished and finite(r.train_metric)
-    ]
+def _final_train(study: StudyData, final: dict[str, Any]) -> str:
+    """Mean ± std train metric of the final choice's retraining, over its seeds."""
+    values = [r["train_metric"] for r in final.get("runs") or [] if finite(r.get("train_metric"))]
     if not values:
         return ""
     std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")

@@ -151,7 +151,7 @@ def _reference_sentences(analysis: StudyAnalysis) -> list[str]:
 
 
 def _status_sentences(study: StudyData) -> list[str]:
-    records = [r for r in study.records if r.role != "final"]
+    records = study.records
     out = []
     diverged = [r for r in records if r.status == DIVERGED]
     if diverged:

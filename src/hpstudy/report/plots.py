@@ -13,17 +13,19 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
 from hpstudy.report import stats
-from hpstudy.report.configs import study_records
 from hpstudy.report.labels import (
     better,
     describe_params,
     finite,
     fmt_value,
+    is_number,
     same_params,
     val_label,
 )
+from hpstudy.study.configs import study_records
 from hpstudy.study.records import DIVERGED, StudyData, TrainingRecord
 
 CURVE_PANELS = (
@@ -49,6 +51,7 @@ class FactorPlotData:
     time_std: list[float]
     ref_val: list[float] | None  # the reference's val metric per value, when given
     y_label: str
+    ordered: bool = True  # numeric values (joined by lines); categories are points only
 
 
 def factor_plot_data(study: StudyData, factor: str, table: pd.DataFrame) -> FactorPlotData:
@@ -72,7 +75,43 @@ def factor_plot_data(study: StudyData, factor: str, table: pd.DataFrame) -> Fact
         time_std=column("time_std"),
         ref_val=column("ref_val") if "ref_val" in table else None,
         y_label=val_label(study),
+        ordered=all(is_number(v) for v in table["value"]),
     )
+
+
+@dataclass(frozen=True)
+class ScatterData:
+    """Every finished training's val metric against one factor's value."""
+
+    factor: str
+    x: list[float]  # the value, or for listed categories its position in `categories`
+    y: list[float]
+    diverged: list[bool]
+    log: bool  # a log x axis
+    categories: list[str] | None  # tick labels when the factor is categorical
+    y_label: str
+
+
+def scatter_data(study: StudyData, factor: str, distribution: BaseDistribution) -> ScatterData:
+    """What the scatter figure of `factor` shows. Ranges keep their scale (log when the range
+    is); listed numbers are placed by value (log when positive over two decades or more);
+    other listed values are categories, placed in their listed order."""
+    done = [r for r in study_records(study) if r.finished and finite(r.val_metric)
+            and r.params.get(factor) is not None]
+    values = [r.params[factor] for r in done]
+    y = [float(r.val_metric) for r in done]  # type: ignore[arg-type]
+    diverged = [r.status == DIVERGED for r in done]
+    if all(is_number(v) for v in values):
+        numbers = [float(v) for v in values]
+        if isinstance(distribution, FloatDistribution | IntDistribution):
+            log = distribution.log
+        else:
+            log = bool(numbers) and min(numbers) > 0 and max(numbers) >= 100 * min(numbers)
+        return ScatterData(factor, numbers, y, diverged, log, None, val_label(study))
+    choices = getattr(distribution, "choices", ())
+    order = list(dict.fromkeys([*map(fmt_value, choices), *map(fmt_value, values)]))
+    x = [float(order.index(fmt_value(v))) for v in values]
+    return ScatterData(factor, x, y, diverged, False, order, val_label(study))
 
 
 @dataclass(frozen=True)
@@ -198,14 +237,18 @@ def draw_factor(data: FactorPlotData, path: Path) -> Path:
 
 
 def factor_figure(data: FactorPlotData) -> Figure:
-    """Val metric per value (error bars = std over seeds), training time on a second axis."""
+    """Val metric per value (error bars = std over seeds), training time on a second axis;
+    numeric values joined by lines, categories (relu, tanh ...) as points only."""
     figure = Figure(figsize=(6, 3.4))
     ax = figure.add_subplot()
     x = np.arange(len(data.labels))
     std = [s if finite(s) else 0.0 for s in data.val_std]
-    ax.errorbar(x, data.val_mean, yerr=std, marker="o", capsize=4, color="C0", label="this run")
+    line, dotted, dashed = ("-", ":", "--") if data.ordered else ("none", "none", "none")
+    ax.errorbar(x, data.val_mean, yerr=std, marker="o", capsize=4, color="C0", label="this run",
+                linestyle=line)
     if data.ref_val is not None and any(finite(v) for v in data.ref_val):
-        ax.plot(x, data.ref_val, "s--", color="C2", alpha=0.8, label="report")
+        ax.plot(x, data.ref_val, marker="s", linestyle=dashed, color="C2", alpha=0.8,
+                label="report")
         ax.legend(loc="best", fontsize="small")
     ax.set_xticks(x, data.labels)
     ax.set_xlabel(data.factor)
@@ -213,10 +256,41 @@ def factor_figure(data: FactorPlotData) -> Figure:
     twin = ax.twinx()
     tstd = [s if finite(s) else 0.0 for s in data.time_std]
     twin.errorbar(
-        x + 0.08, data.time_mean, yerr=tstd, marker="^", linestyle=":", color="C3", capsize=3
+        x + 0.08, data.time_mean, yerr=tstd, marker="^", linestyle=dotted, color="C3", capsize=3
     )
     twin.set_ylabel("train time (s)", color="C3")
     ax.set_title(f"{data.factor}: {data.y_label} and training time")
+    return _ready(figure)
+
+
+def draw_scatter(data: ScatterData, path: Path) -> Path:
+    return _save(scatter_figure(data), path)
+
+
+def scatter_figure(data: ScatterData) -> Figure:
+    """Each training as a point (diverged ones as crosses); categories at their positions with
+    their mean marked."""
+    figure = Figure(figsize=(5.5, 3.4))
+    ax = figure.add_subplot()
+    for diverged, style in ((False, {"s": 18, "alpha": 0.7, "color": "C0"}),
+                            (True, {"marker": "x", "color": "C3", "label": "diverged"})):
+        points = [i for i, d in enumerate(data.diverged) if d == diverged]
+        if points:
+            ax.scatter([data.x[i] for i in points], [data.y[i] for i in points], **style)
+    if data.categories is not None:
+        for position in sorted(set(data.x)):
+            ys = [y for x, y in zip(data.x, data.y, strict=True) if x == position]
+            ax.scatter([position], [float(np.mean(ys))], marker="_", s=400, color="C1",
+                       label="mean" if position == min(data.x) else None)
+        ax.set_xticks(range(len(data.categories)), data.categories)
+        ax.set_xlim(-0.5, len(data.categories) - 0.5)
+    if data.log:
+        ax.set_xscale("log")
+    ax.set_xlabel(data.factor)
+    ax.set_ylabel(data.y_label)
+    if any(data.diverged) or data.categories is not None:
+        ax.legend(fontsize="small", loc="best")
+    ax.set_title(f"{data.y_label} against {data.factor}")
     return _ready(figure)
 
 

@@ -10,9 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from scipy import stats
 
-from hpstudy.report.labels import finite
+from hpstudy.labels import finite
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +85,14 @@ class Importance:
 
 def param_importance(
     trials: Sequence[tuple[Mapping[str, object], float]],
-    choices: Mapping[str, Sequence[object]],
+    space: Mapping[str, BaseDistribution],
     direction: str,
 ) -> Importance:
-    """Importance of the parameters with more than one value, from (params, value) pairs."""
+    """Importance of the parameters that take more than one value, from (params, value) pairs;
+    `space` gives each parameter's distribution (categorical, or a float or int range)."""
     usable = [(p, v) for p, v in trials if finite(v)]
-    names = [k for k, c in choices.items() if len({repr(x) for x in c}) > 1]
-    seen = {k: {repr(p.get(k)) for p, _ in usable} for k in names}
-    names = [k for k in names if len(seen[k]) > 1]
+    seen = {k: {repr(p.get(k)) for p, _ in usable} for k in space}
+    names = [k for k in space if not space[k].single() and len(seen[k]) > 1]
     if len(usable) < MIN_IMPORTANCE_TRIALS:
         return Importance(
             {},
@@ -95,7 +101,7 @@ def param_importance(
         )
     if not names:
         return Importance({}, "importance skipped: no parameter takes more than one value.")
-    study = _in_memory_study(usable, {k: choices[k] for k in names}, direction)
+    study = _in_memory_study(usable, {k: space[k] for k in names}, direction)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -109,22 +115,30 @@ def param_importance(
     return Importance({k: float(v) for k, v in values.items()})
 
 
+def _covering(dist: BaseDistribution, values: Sequence[object]) -> BaseDistribution:
+    """`dist` widened to hold every value (a range loses its step: fANOVA needs none)."""
+    if isinstance(dist, CategoricalDistribution):
+        return CategoricalDistribution(list(dict.fromkeys([*dist.choices, *values])))  # type: ignore[list-item]
+    if not isinstance(dist, FloatDistribution | IntDistribution):
+        return dist
+    numbers = [float(v) for v in values if isinstance(v, int | float)]
+    low, high = min([dist.low, *numbers]), max([dist.high, *numbers])
+    if isinstance(dist, IntDistribution):
+        return IntDistribution(int(low), int(high), log=dist.log)
+    return FloatDistribution(low, high, log=dist.log)
+
+
 def _in_memory_study(
     trials: Sequence[tuple[Mapping[str, object], float]],
-    choices: Mapping[str, Sequence[object]],
+    space: Mapping[str, BaseDistribution],
     direction: str,
 ) -> optuna.Study:
     """An in-memory Optuna study holding one complete trial per (params, value) pair."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if direction == "maximize" else "minimize")
+    distributions = {k: _covering(d, [p.get(k) for p, _ in trials]) for k, d in space.items()}
     for params, value in trials:
-        picked = {k: params.get(k) for k in choices}
-        distributions: dict[str, optuna.distributions.BaseDistribution] = {
-            k: optuna.distributions.CategoricalDistribution(
-                list(dict.fromkeys([*choices[k], picked[k]]))  # type: ignore[list-item]
-            )
-            for k in choices
-        }
+        picked = {k: params.get(k) for k in space}
         study.add_trial(
             optuna.trial.create_trial(params=picked, distributions=distributions, value=value)
         )

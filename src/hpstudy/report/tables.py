@@ -1,7 +1,8 @@
 """The report's numbers as plain data (pandas frames and dicts); no drawing, no formatting:
-per-factor tables with paired tests, the sensitivity ranking and the final-choice candidates.
+per-factor tables with paired tests and the sensitivity ranking (the final-choice candidates
+come from `hpstudy.study.selection`).
 
-Only finished trainings (complete or diverged) count; see `configs` for the grouping.
+Only finished trainings (complete or diverged) count; see `hpstudy.study.configs`.
 """
 
 from __future__ import annotations
@@ -12,58 +13,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 
-from hpstudy.errors import ConfigError
+from hpstudy.labels import better, finite, is_number
 from hpstudy.report import stats
-from hpstudy.report.configs import (
-    AGGREGATES,
-    config_table,
-    find_config,
-    ranked_configs,
-    study_records,
-)
-from hpstudy.report.labels import (
-    better,
-    describe_params,
-    finite,
-    fmt_metric,
-    fmt_seconds,
-    is_number,
-    metric_short,
-)
+from hpstudy.study.configs import AGGREGATES, config_table, find_config, study_records
 from hpstudy.study.records import StudyData
-
-DEFAULT_TOLERANCE = 0.01
-
-
-def scale_value(study: StudyData, factor: str, value: Any) -> Any:
-    """A spec value as trained: epochs follow the spec's `epoch_scale`."""
-    scale = study.spec.get("epoch_scale", 1.0) or 1.0
-    if factor != "epochs" or scale == 1.0 or not is_number(value):
-        return value
-    return max(1, round(value * scale))
-
-
-def factor_values(study: StudyData, factor: str, extra: list[Any] | None = None) -> list[Any]:
-    """A factor's values in table order: numbers ascending, otherwise the spec's order."""
-    space = [scale_value(study, factor, v) for v in study.spec.get("space", {}).get(factor, [])]
-    default = study.defaults.get(factor)
-    values = list(dict.fromkeys([*space, *(extra or [])]))
-    if default not in values:
-        values.insert(0, default)
-    if all(is_number(v) for v in values):
-        values.sort()
-    return values
-
-
-def _ablation_factors(study: StudyData, configs: pd.DataFrame) -> dict[str, list[Any]]:
-    """Per factor, its values: the spec's plus any single-factor change found in the records."""
-    found: dict[str, list[Any]] = {k: [] for k in study.spec.get("space", {})}
-    for params in configs["params"]:
-        changed = [k for k in params if params[k] != study.defaults.get(k)]
-        if len(changed) == 1:
-            found.setdefault(changed[0], []).append(params[changed[0]])
-    return {factor: factor_values(study, factor, extra) for factor, extra in found.items()}
+from hpstudy.study.selection import ablation_values, best_value, scale_value
 
 
 def _factor_row(study: StudyData, configs: pd.DataFrame, factor: str, value: Any) -> dict:
@@ -89,7 +45,7 @@ def factor_tables(study: StudyData, configs: pd.DataFrame | None = None) -> dict
     """
     configs = config_table(study) if configs is None else configs
     tables: dict[str, pd.DataFrame] = {}
-    for factor, values in _ablation_factors(study, configs).items():
+    for factor, values in ablation_values(study, configs).items():
         rows = [_factor_row(study, configs, factor, value) for value in values]
         default_seeds: dict[int, float] = next(
             (r["val_by_seed"] for r in rows if r["is_default"]), {}
@@ -110,13 +66,6 @@ def factor_tables(study: StudyData, configs: pd.DataFrame | None = None) -> dict
 def _best_mask(values: list[float], study: StudyData) -> list[bool]:
     best = best_value([v for v in values if finite(v)], study)
     return [finite(v) and v == best for v in values]
-
-
-def best_value(values: list[float], study: StudyData) -> float:
-    """The best of `values` in the study's direction (NaN when empty)."""
-    if not values:
-        return math.nan
-    return max(values) if study.direction == "maximize" else min(values)
 
 
 def _apply_holm(tables: dict[str, pd.DataFrame]) -> None:
@@ -152,18 +101,20 @@ def _ref_number(refs: Mapping[Any, Mapping[str, Any]], value: Any, name: str) ->
     return float(number) if is_number(number) else math.nan
 
 
-def sensitivity(study: StudyData, configs: pd.DataFrame | None = None) -> pd.DataFrame:
+def sensitivity(study: StudyData, factors: Mapping[str, pd.DataFrame] | None = None,
+                space: Mapping[str, BaseDistribution] | None = None) -> pd.DataFrame:
     """Factors by the spread (max - min) of mean val metric over their values, largest first.
 
-    Ablations use the factor tables; other strategies the mean over trainings per value.
+    From an ablation's factor tables when given; otherwise from the mean over trainings per
+    value of each factor of `space` with a finite set of values (a continuous range has one
+    value per training: its parameter importance and scatter figure say more).
     Columns: factor, spread, best_value, best_val, worst_value, worst_val, values.
     """
-    configs = config_table(study) if configs is None else configs
-    if study.spec.get("strategy") == "ablation":
-        tables = factor_tables(study, configs)
-        means = {f: list(zip(t["value"], t["val_mean"], strict=True)) for f, t in tables.items()}
+    if factors is not None:
+        means = {f: list(zip(t["value"], t["val_mean"], strict=True)) for f, t in factors.items()}
     else:
-        means = _marginal_means(study)
+        listed = [k for k, d in (space or {}).items() if isinstance(d, CategoricalDistribution)]
+        means = _marginal_means(study, listed)
     return spread_table(study, means)
 
 
@@ -186,10 +137,10 @@ def spread_table(study: StudyData, means: Mapping[str, list[tuple[Any, float]]])
     return frame.sort_values("spread", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _marginal_means(study: StudyData) -> dict[str, list[tuple[Any, float]]]:
+def _marginal_means(study: StudyData, factors: list[str]) -> dict[str, list[tuple[Any, float]]]:
     done = [r for r in study_records(study) if r.finished and finite(r.val_metric)]
     means: dict[str, list[tuple[Any, float]]] = {}
-    for factor in study.spec.get("space", {}):
+    for factor in factors:
         values = list(dict.fromkeys(r.params.get(factor) for r in done))
         means[factor] = [
             (v, float(np.mean([r.val_metric for r in done if r.params.get(factor) == v])))
@@ -217,102 +168,3 @@ def _spread_row(study: StudyData, factor: str, pairs: list[tuple[Any, float]]) -
         "worst_val": worst[1],
         "values": len(pairs),
     }
-
-
-def final_candidates(study: StudyData, tolerance: float = DEFAULT_TOLERANCE) -> dict[str, dict]:
-    """The configurations the final-choice rules pick, each with its evidence.
-
-    - ``best``: the best mean val metric over seeds among finished configurations (ties: faster).
-    - ``fast``: the fastest mean training time among configurations whose mean val metric is
-      within ``tolerance * |best|`` of the best (``tolerance`` is relative to the best value's
-      magnitude: 0.01 keeps accuracies >= 0.99 * best, MSEs <= 1.01 * best).
-    - ``combine`` (ablations only): every factor at its best value (see `combine_params`), with
-      its measured mean when the study trained that configuration, else None.
-
-    Each entry: rule, params (full configuration), val_metric, train_time_s, trainings,
-    explanation. Empty when no configuration finished with a finite val metric.
-    """
-    if not tolerance >= 0 or not math.isfinite(tolerance):
-        raise ConfigError(f"The final-choice tolerance must be a number >= 0. Got {tolerance}.")
-    ranked = ranked_configs(study)
-    if ranked.empty:
-        return {}
-    best = ranked.iloc[0]
-    limit = abs(best["val_mean"]) * tolerance
-    close = ranked[(ranked["val_mean"] - best["val_mean"]).abs() <= limit + 1e-12]
-    fast = close.loc[close["time_mean"].fillna(math.inf).idxmin()]
-    why_fast = (
-        f"the fastest of the {len(close)} configuration(s) whose mean {_metric(study)} "
-        f"is within {tolerance * 100:g}% of the best"
-    )
-    picks = {
-        "best": _candidate(study, "best", best, f"the best mean {_metric(study)}"),
-        "fast": _candidate(study, "fast", fast, why_fast),
-    }
-    combined = combine_params(study)
-    if combined is not None:
-        picks["combine"] = _combine_candidate(study, combined)
-    return picks
-
-
-def _metric(study: StudyData) -> str:
-    return f"validation {metric_short(study)}"
-
-
-def _candidate(study: StudyData, rule: str, row: pd.Series, why: str) -> dict[str, Any]:
-    seeds = int(row["n"])
-    text = (
-        f"{rule}: {describe_params(row['params'], study.defaults)}: {why}: "
-        f"{fmt_metric(row['val_mean'], study)} over {seeds} training(s), "
-        f"training in {fmt_seconds(row['time_mean'])}."
-    )
-    return {
-        "rule": rule,
-        "params": dict(row["params"]),
-        "val_metric": float(row["val_mean"]),
-        "train_time_s": float(row["time_mean"]),
-        "trainings": seeds,
-        "explanation": text,
-    }
-
-
-def _combine_candidate(study: StudyData, params: dict[str, Any]) -> dict[str, Any]:
-    configs = config_table(study)
-    index = find_config(configs, params, study)
-    row: dict[str, Any] = {}
-    if index is not None:
-        row = {str(k): v for k, v in configs.loc[index].items()}
-    val, time = row.get("val_mean"), row.get("time_mean")
-    text = f"combine: {describe_params(params, study.defaults)}: every factor at its best value"
-    if finite(val):
-        text += f"; trained in the study: {fmt_metric(val, study)} over {row['n']} training(s)."
-    else:
-        text += "; this combination was not trained in the study."
-    return {
-        "rule": "combine",
-        "params": params,
-        "val_metric": float(val) if finite(val) else None,
-        "train_time_s": float(time) if finite(val) and finite(time) else None,
-        "trainings": int(row["n"]) if finite(val) else 0,
-        "explanation": text,
-    }
-
-
-def combine_params(study: StudyData) -> dict[str, Any] | None:
-    """For an ablation, the defaults with every factor set to its best value (ties keep the
-    default); None for other strategies or when nothing finished."""
-    if study.spec.get("strategy") != "ablation":
-        return None
-    tables = factor_tables(study)
-    combined = dict(study.defaults)
-    found = False
-    for factor, table in tables.items():
-        rows = table[table["val_mean"].map(finite).astype(bool)]
-        if rows.empty:
-            continue
-        found = True
-        best = best_value(rows["val_mean"].tolist(), study)
-        winners = rows[rows["val_mean"] == best]
-        if not winners["is_default"].any():
-            combined[factor] = winners.iloc[0]["value"]
-    return combined if found else None

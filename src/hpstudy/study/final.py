@@ -21,12 +21,13 @@ from typing import Any
 import torch
 
 from hpstudy.errors import ConfigError
-from hpstudy.report.tables import DEFAULT_TOLERANCE, combine_params, final_candidates
 from hpstudy.study.progress import describe_choice, study_progress
 from hpstudy.study.reader import read_study
 from hpstudy.study.records import StudyData
-from hpstudy.study.spec import StudySpec, preset_final_choice
+from hpstudy.study.selection import DEFAULT_TOLERANCE
+from hpstudy.study.spec import preset_final_choice
 from hpstudy.study.storage import Store
+from hpstudy.study.strategies import get_strategy
 from hpstudy.tasks import Splits, Task, get_task
 from hpstudy.train import Trainer, evaluate
 
@@ -52,11 +53,12 @@ def combine_candidate(
 ) -> dict[str, Any] | None:
     """The combination of every factor's best value, trained on the study's seeds when the
     study never trained it."""
-    combined = combine_params(data)
+    strategy = get_strategy(data.spec.strategy)
+    combined = strategy.combined(data)
     if combined is None:
         return None
     params = plain(combined)
-    known = final_candidates(data).get("combine")
+    known = strategy.candidates(data, DEFAULT_TOLERANCE).get("combine")
     if known is not None and known.get("val_metric") is not None:
         return known
     results = [
@@ -81,9 +83,8 @@ def report_candidate(data: StudyData) -> dict[str, Any] | None:
     changes = preset_final_choice(data.name)
     if changes is None:
         return None
-    spec = StudySpec(**data.spec)
     params = dict(data.defaults) | {
-        key: spec.scale_epochs(value) if key == "epochs" else value
+        key: data.spec.scale_epochs(value) if key == "epochs" else value
         for key, value in changes.items()}
     settings = ", ".join(f"{key}={value}" for key, value in changes.items())
     return {"rule": "report", "params": params, "val_metric": None, "train_time_s": None,
@@ -148,8 +149,9 @@ def gather_candidates(data: StudyData, task: Task, rule: str, tolerance: float,
                       seeds: list[int], data_dir: Path | None, device: str
                       ) -> dict[str, dict[str, Any]]:
     """Every rule's candidate; the combination is trained only when it is the rule."""
-    candidates = final_candidates(data, tolerance)
-    if rule == "combine" and data.spec.get("strategy") == "ablation":
+    strategy = get_strategy(data.spec.strategy)
+    candidates = strategy.candidates(data, tolerance)
+    if rule == "combine" and strategy.combined(data) is not None:
         splits = task.load_splits(task.make_config(dict(data.defaults)), data_dir)
         combined = combine_candidate(data, task, splits, seeds, device)
         if combined is not None:
@@ -205,7 +207,7 @@ def choose_and_test(data: StudyData, rule: str, tolerance: float, data_dir: Path
                     device: str, out_dir: Path) -> dict[str, Any]:
     """Pick the rule's configuration, retrain it on the study's seeds and test it."""
     task = get_task(data.task)
-    seeds = list(range(int(data.spec.get("repeats", 1))))
+    seeds = list(range(data.spec.repeats))
     candidates = gather_candidates(data, task, rule, tolerance, seeds, data_dir, device)
     chosen = pick(rule, candidates)
     splits = task.load_splits(task.make_config(chosen["params"]), data_dir)

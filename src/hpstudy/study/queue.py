@@ -16,25 +16,41 @@ from collections.abc import Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    distribution_to_json,
+    json_to_distribution,
+)
+from optuna.samplers import BaseSampler
 from optuna.storages import fail_stale_trials
 from optuna.trial import TrialState
 
 from hpstudy.study import bulk
+from hpstudy.study.plans import Planned, config_id
 from hpstudy.study.records import COMPLETE, DIVERGED, FAILED
 from hpstudy.study.storage import Store
-from hpstudy.study.strategies import Planned, config_id
 
 log = logging.getLogger(__name__)
-SAMPLED = "sampled"  # role of a random/tpe slot whose configuration the sampler picks
+SAMPLED = "sampled"  # role of an open slot whose configuration a sampler picks
 DUPLICATE = "duplicate"  # a sampled slot that drew a configuration already in the study
 MAX_SLOTS_FACTOR = 10  # at most this many slots per wanted configuration (small spaces)
 
 
 def distributions(study: optuna.Study) -> dict[str, BaseDistribution]:
-    """One categorical distribution per factor, from the values stored with the study."""
+    """Per factor, the distribution stored with the study (studies stored before ranges
+    existed hold categorical `factor_values`)."""
+    stored: dict[str, str] | None = study.user_attrs.get("distributions")
+    if stored is not None:
+        return {name: json_to_distribution(text) for name, text in stored.items()}
     values: dict[str, list[Any]] = study.user_attrs.get("factor_values", {})
     return {name: CategoricalDistribution(choices) for name, choices in values.items()}
+
+
+def distributions_to_json(dists: dict[str, BaseDistribution]) -> dict[str, str]:
+    return {name: distribution_to_json(dist) for name, dist in dists.items()}
 
 
 def queued_keys(study: optuna.Study) -> set[tuple[str, int]]:
@@ -50,6 +66,8 @@ def enqueue(store: Store, study: optuna.Study, planned: Sequence[Planned], role:
             ) -> int:
     """Queue the trainings the study does not hold yet (in one transaction); returns how
     many were added."""
+    if not planned:
+        return 0
     factors = distributions(study)
     held = store.retry(lambda: queued_keys(study), locked=False)
     new: list[optuna.trial.FrozenTrial] = []
@@ -67,6 +85,8 @@ def enqueue(store: Store, study: optuna.Study, planned: Sequence[Planned], role:
 
 def enqueue_slots(store: Store, study: optuna.Study, count: int) -> int:
     """Queue open slots for a sampler up to `count` configurations in all."""
+    if count == 0:
+        return 0
     slots = {t.user_attrs.get("slot") for t in study.get_trials(deepcopy=False)
              if t.user_attrs.get("role") in (SAMPLED, DUPLICATE)}
     added = 0
@@ -78,7 +98,7 @@ def enqueue_slots(store: Store, study: optuna.Study, count: int) -> int:
     return added
 
 
-def close_if_duplicate(store: Store, study: optuna.Study, trial: optuna.Trial, space_size: int,
+def close_if_duplicate(store: Store, study: optuna.Study, trial: optuna.Trial, space_size: float,
                        n_trials: int) -> bool:
     """Close a sampled slot whose configuration the study already holds: it is told the value
     already measured (so the sampler learns) and is not trained; a new slot replaces it while
@@ -125,15 +145,28 @@ def claim(store: Store, study: optuna.Study, trial_ids: Sequence[int]) -> list[i
     return store.retry(lambda: bulk.claim(study, trial_ids))
 
 
-def open_trial(store: Store, study: optuna.Study, trial_id: int) -> optuna.Trial:
-    """The claimed trial, its factors set (fixed ones as queued, open ones by the sampler)."""
+def open_trial(store: Store, study: optuna.Study, trial_id: int, sampler: BaseSampler
+               ) -> optuna.Trial:
+    """The claimed open slot with every factor drawn by `sampler`."""
     def action() -> optuna.Trial:
         study.get_trials(deepcopy=False)  # Optuna's cache must hold the trial to set params
+        study.sampler = sampler
         trial = optuna.Trial(study, trial_id)
         for name, distribution in distributions(study).items():
-            trial._suggest(name, distribution)
+            suggest(trial, name, distribution)
         return trial
     return store.retry(action)
+
+
+def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Draw one factor with the public `Trial.suggest_*` call its distribution stands for."""
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    raise TypeError(f"Unsupported distribution {dist!r} for {name!r}.")
 
 
 def fill_sampled(store: Store, trial: optuna.Trial, baseline: dict[str, Any]) -> dict[str, Any]:

@@ -8,9 +8,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpstudy.study.records import FAILED, RUNNING, WAITING, StudyData, TrainingRecord
+from hpstudy.study.spec import StudySpec
 from hpstudy.study.storage import Store
 
-ROLES = {"study": "study", "sampled": "study", "final": "final", "duplicate": "duplicate"}
+ROLES = {"study": "study", "sampled": "study", "duplicate": "duplicate"}
 STALE_MESSAGE = "its worker stopped responding (no heartbeat); queued again"
 
 
@@ -64,7 +65,8 @@ def read_study(store: Store, name: str) -> StudyData:
     study = store.load(name)
     attrs = study.user_attrs
     return StudyData(
-        name=name, spec=attrs.get("spec", {}), task=attrs.get("task", ""),
+        name=name, spec=StudySpec.from_dict(attrs.get("spec") or {"name": name, "task": ""}),
+        task=attrs.get("task", ""),
         direction=attrs.get("direction", "maximize"), metric_name=attrs.get("metric_name", ""),
         defaults=attrs.get("defaults", {}),
         records=store.retry(lambda: read_records(study), locked=False),

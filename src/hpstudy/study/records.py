@@ -7,7 +7,10 @@ One training (a configuration and a seed) is one record. Readers get plain data;
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hpstudy.study.spec import StudySpec
 
 # Training statuses as hpstudy names them.
 COMPLETE, DIVERGED, FAILED, RUNNING, WAITING = (
@@ -39,7 +42,7 @@ class TrainingRecord:
     extra: dict[str, float] = field(default_factory=dict)  # e.g. val_rmse_dollars
     error: str = ""  # failure message, or why a diverged training stopped
     env: dict[str, Any] = field(default_factory=dict)  # versions, device, threads, host
-    role: str = "study"  # "study", or "final" for the final choice's retraining
+    role: str = "study"  # "study" (planned or sampled) or "duplicate" (a slot not trained)
     group_size: int = 1  # trainings that shared one vectorized run (time is the share)
 
     @property
@@ -52,8 +55,7 @@ class StudyData:
     """A study as the report sees it."""
 
     name: str
-    spec: dict[str, Any]  # the study file as data (name, task, strategy, repeats, defaults,
-    #                       space, budget); never holds secrets
+    spec: StudySpec  # the study file as validated (never holds secrets)
     task: str
     direction: str  # "maximize" or "minimize"
     metric_name: str  # e.g. "accuracy (%)", "MSE"

@@ -1,8 +1,8 @@
 """Run a study: create or resume it, queue its trainings, start workers, follow progress.
 
 `prepare` validates everything before it writes anything; `run` starts `jobs` worker
-processes (one torch thread each unless told otherwise), shows progress from the database and,
-for coordinate studies, queues each next round.
+processes (one torch thread each unless told otherwise), shows progress from the database and
+queues each next round the strategy proposes (coordinate studies).
 """
 
 from __future__ import annotations
@@ -22,20 +22,12 @@ import optuna
 from hpstudy import __version__
 from hpstudy.errors import ConfigError, HPStudyError
 from hpstudy.study import queue
+from hpstudy.study.plans import GRID_CONFIRM_ABOVE, Planned, baseline
 from hpstudy.study.reader import read_records
 from hpstudy.study.records import TrainingRecord
 from hpstudy.study.spec import StudySpec, validate_for_task
 from hpstudy.study.storage import Store, redact
-from hpstudy.study.strategies import (
-    GRID_CONFIRM_ABOVE,
-    Planned,
-    ablation_configs,
-    baseline,
-    factor_values,
-    grid_size,
-    next_coordinate_round,
-    plan_fixed,
-)
+from hpstudy.study.strategies import get_strategy
 from hpstudy.study.worker import WorkerOptions, run_worker
 from hpstudy.tasks import Task
 
@@ -61,42 +53,33 @@ def prepare(spec: StudySpec, task: Task, confirm_large: bool) -> Prepared:
     task_defaults = task.params_of(task.default_config())
     base = baseline(spec, task_defaults)
     task.make_config(base)  # the baseline must be a valid configuration
-    size = study_size(spec, task_defaults)
+    strategy = get_strategy(spec.strategy)
+    size = strategy.size(spec, task_defaults)  # counted without listing: repeats may be huge
     if size > GRID_CONFIRM_ABOVE and not confirm_large:
-        kind = "grid of study" if spec.strategy == "grid" else "study"
-        raise ConfigError(f"The {kind} {spec.name!r} is {size:,} trainings "
+        raise ConfigError(f"The {spec.strategy} study {spec.name!r} is {size:,} trainings "
                           f"(more than {GRID_CONFIRM_ABOVE:,}); pass --yes to run it.")
-    planned = plan_fixed(spec, task_defaults)
-    total = len(planned) if planned else (spec.n_trials or 0) * spec.repeats
-    return Prepared(spec, task, base, planned, total)
-
-
-def study_size(spec: StudySpec, task_defaults: dict[str, Any]) -> int:
-    """How many trainings a study asks for (a coordinate study: its first round), counted
-    without listing them: `repeats` or `n_trials` may be huge."""
-    if spec.strategy == "grid":
-        return grid_size(spec, task_defaults)
-    if spec.strategy in ("random", "tpe"):
-        return (spec.n_trials or 0) * spec.repeats
-    base = baseline(spec, task_defaults)
-    return len(ablation_configs(base, factor_values(spec, base))) * spec.repeats
+    planned = strategy.plan(spec, task_defaults)
+    return Prepared(spec, task, base, planned, size)
 
 
 def study_attrs(prepared: Prepared) -> dict[str, Any]:
     spec, task = prepared.spec, prepared.task
+    strategy = get_strategy(spec.strategy)
+    distributions = strategy.distributions(spec, prepared.base)
     return {"spec": spec.to_dict(), "task": task.name, "metric_name": task.metric_name,
             "direction": task.direction, "defaults": prepared.base,
-            "factor_values": factor_values(spec, prepared.base),
-            "hpstudy_version": __version__}
+            "distributions": queue.distributions_to_json(distributions),
+            "sampler": strategy.sampler_label(spec), "hpstudy_version": __version__,
+            **strategy.start_attrs(prepared.base)}
 
 
 def create_or_resume(store: Store, prepared: Prepared) -> optuna.Study:
     """Open the study (creating it the first time) and queue what it does not hold yet."""
-    name, spec_data = prepared.spec.name, prepared.spec.to_dict()
+    name, strategy = prepared.spec.name, get_strategy(prepared.spec.strategy)
     if store.exists(name):
         study = store.load(name)
         stored = study.user_attrs.get("spec")
-        if stored != spec_data:
+        if not isinstance(stored, dict) or StudySpec.from_dict(stored) != prepared.spec:
             raise ConfigError(f"Study {name!r} in {redact(store.url)} was created from a "
                               "different spec; use another --out/--storage or the same spec.")
         missing = sorted(set(prepared.base) - set(study.user_attrs.get("defaults", {})))
@@ -113,14 +96,8 @@ def create_or_resume(store: Store, prepared: Prepared) -> optuna.Study:
             load_if_exists=True))
         for key, value in study_attrs(prepared).items():
             store.retry(functools.partial(study.set_user_attr, key, value))
-    if prepared.spec.strategy in ("random", "tpe"):
-        queue.enqueue_slots(store, study, prepared.spec.n_trials or 0)
-    else:
-        queue.enqueue(store, study, prepared.planned)
-    if prepared.spec.strategy == "coordinate":
-        bases = study.user_attrs.get("coordinate_bases")
-        if not bases:
-            store.retry(lambda: study.set_user_attr("coordinate_bases", [prepared.base]))
+    queue.enqueue_slots(store, study, strategy.open_slots(prepared.spec))
+    queue.enqueue(store, study, prepared.planned)
     return study
 
 
@@ -197,16 +174,17 @@ def wait_for(processes: list[multiprocessing.process.BaseProcess],
                            f"(exit codes {failed}); run the command again to resume.")
 
 
-def advance_coordinate(store: Store, study: optuna.Study, spec: StudySpec) -> int:
-    """Queue the next coordinate round; returns the trainings added (0: converged)."""
-    bases = study.user_attrs["coordinate_bases"]
-    records = read_records(study)
-    step = next_coordinate_round(spec, bases, records, study.user_attrs["direction"]
-                                 == "maximize")
+def advance(store: Store, study: optuna.Study, spec: StudySpec) -> int:
+    """Queue the strategy's next round; returns the trainings added (0: the study is done)."""
+    attrs = store.retry(lambda: study.user_attrs, locked=False)
+    records = store.retry(lambda: read_records(study), locked=False)
+    step = get_strategy(spec.strategy).next_round(spec, attrs, records,
+                                                  attrs["direction"] == "maximize")
     if step is None:
         return 0
-    new_base, planned = step
-    store.retry(lambda: study.set_user_attr("coordinate_bases", [*bases, new_base]))
+    updates, planned = step
+    for key, value in updates.items():
+        store.retry(functools.partial(study.set_user_attr, key, value))
     return queue.enqueue(store, study, planned)
 
 
@@ -221,12 +199,7 @@ def run(store: Store, study: optuna.Study, spec: StudySpec, options: WorkerOptio
     while True:
         store.close()  # each process opens its own connections
         wait_for(start_workers(options, jobs), poll if progress is not None else None)
-        if spec.strategy != "coordinate":
-            return
         if options.deadline is not None and time.time() >= options.deadline:
             return
-        if spec.n_trials is not None and len({r.config_id for r in read_records(study)}) >= \
-                spec.n_trials:
-            return
-        if advance_coordinate(store, study, spec) == 0:
+        if advance(store, study, spec) == 0:
             return

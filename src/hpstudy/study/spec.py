@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
 from hpstudy.config import Space
 from hpstudy.errors import ConfigError
+from hpstudy.study.space import Factor, Range, check_order, parse_range, stored_factor
+from hpstudy.study.strategies import get_strategy
 
-STRATEGIES = ("ablation", "grid", "random", "tpe", "coordinate")
-TOP_KEYS = ("name", "task", "strategy", "repeats", "description", "defaults", "space", "budget")
+TOP_KEYS = ("name", "task", "strategy", "repeats", "seed", "description", "defaults", "space",
+            "budget")
 BUDGET_KEYS = ("n_trials", "max_minutes")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -41,14 +43,29 @@ class StudySpec:
     repeats: int = 1
     description: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)  # overrides of the task defaults
-    space: dict[str, list[Any]] = field(default_factory=dict)  # values to try per factor
-    n_trials: int | None = None  # configurations to sample (random, tpe)
+    space: dict[str, Factor] = field(default_factory=dict)  # per factor: values or a range
+    n_trials: int | None = None  # configurations to sample (random, tpe, qmc, gp)
     max_minutes: float | None = None  # stop starting new trainings after this long
     epoch_scale: float = 1.0  # every configuration's epochs are multiplied by this
+    seed: int = 0  # the sampler's seed (the trainings' seeds are 0..repeats-1)
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as plain data, as stored with the study."""
+        """The spec as plain data, as stored with the study (a range as its fields)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudySpec:
+        """The spec stored with a study (`to_dict`'s output; `seed` may be missing)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"The stored study spec holds unknown keys {unknown}; it was "
+                              "written by a newer hpstudy.")
+        try:
+            space = {key: stored_factor(value) for key, value in data.get("space", {}).items()}
+            return cls(**{**data, "space": space})
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise ConfigError(f"The stored study spec is incomplete or malformed ({exc}).") from exc
 
     def with_overrides(self, repeats: int | None, epoch_scale: float | None) -> StudySpec:
         """The spec with command-line `--repeats` / `--epoch-scale` applied."""
@@ -137,10 +154,7 @@ def parse_spec(data: dict[str, Any], source: str = "study file") -> StudySpec:
     if not NAME_PATTERN.fullmatch(data["name"]):
         raise ConfigError(f"In {source}: 'name' must be letters, digits, '_', '-' or '.', "
                           f"starting with a letter or digit. Got {data['name']!r}.")
-    strategy = data.get("strategy", "ablation")
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"In {source}: 'strategy' must be one of {', '.join(STRATEGIES)}. "
-                          f"Got {strategy!r}.")
+    strategy = get_strategy(data.get("strategy", "ablation"), source)
     description = data.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"In {source}: 'description' must be a string.")
@@ -153,8 +167,9 @@ def parse_spec(data: dict[str, Any], source: str = "study file") -> StudySpec:
     n_trials = budget.get("n_trials")
     if n_trials is not None:
         _positive_int("budget.n_trials", n_trials)
-    elif strategy in ("random", "tpe"):
-        raise ConfigError(f"In {source}: strategy {strategy!r} needs 'budget.n_trials'.")
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"In {source}: 'seed' must be an int >= 0. Got {seed!r}.")
     max_minutes = budget.get("max_minutes")
     if max_minutes is not None and (
         isinstance(max_minutes, bool) or not isinstance(max_minutes, int | float)
@@ -162,22 +177,29 @@ def parse_spec(data: dict[str, Any], source: str = "study file") -> StudySpec:
     ):
         raise ConfigError(f"In {source}: 'budget.max_minutes' must be a number > 0. "
                           f"Got {max_minutes!r}.")
-    return StudySpec(
-        name=data["name"], task=data["task"], strategy=strategy,
+    spec = StudySpec(
+        name=data["name"], task=data["task"], strategy=strategy.name,
         repeats=_positive_int("repeats", data.get("repeats", 1)), description=description,
         defaults=_table(data, "defaults", source), space=space, n_trials=n_trials,
-        max_minutes=None if max_minutes is None else float(max_minutes),
+        max_minutes=None if max_minutes is None else float(max_minutes), seed=seed,
     )
+    strategy.check(spec, source)
+    return spec
 
 
-def _parse_space(space: dict[str, Any], source: str) -> dict[str, list[Any]]:
+def _parse_space(space: dict[str, Any], source: str) -> dict[str, Factor]:
+    parsed: dict[str, Factor] = {}
     for key, values in space.items():
+        if isinstance(values, dict):
+            parsed[key] = parse_range(key, values, source)
+            continue
         if not isinstance(values, list):
-            raise ConfigError(f"In {source}: 'space.{key}' must be a list of values. "
-                              f"Got {values!r}.")
+            raise ConfigError(f"In {source}: 'space.{key}' must be a list of values or a range "
+                              f"{{low, high, log, step, n}}. Got {values!r}.")
         if not values:
             raise ConfigError(f"In {source}: 'space.{key}' is empty; give at least one value.")
-    return {key: list(values) for key, values in space.items()}
+        parsed[key] = list(values)
+    return parsed
 
 
 def validate_for_task(spec: StudySpec, task: TaskLike) -> StudySpec:
@@ -186,16 +208,47 @@ def validate_for_task(spec: StudySpec, task: TaskLike) -> StudySpec:
     source = f"study {spec.name!r}"
     defaults = {key: _check(task, f"defaults.{key}", key, value, source)
                 for key, value in spec.defaults.items()}
-    space: dict[str, list[Any]] = {}
+    space: dict[str, Factor] = {}
     for key, values in spec.space.items():
         if key == "seed":
             raise ConfigError(f"In {source}: 'space.seed' is not allowed; use 'repeats'.")
-        checked = [_check(task, f"space.{key}", key, value, source) for value in values]
-        space[key] = list(dict.fromkeys(checked))
-    if spec.strategy == "grid" or spec.strategy in ("random", "tpe"):
-        if not space:
-            raise ConfigError(f"In {source}: strategy {spec.strategy!r} needs a [space].")
+        if isinstance(values, Range):
+            space[key] = _check_range(task, key, values, source)
+        else:
+            checked = [_check(task, f"space.{key}", key, value, source) for value in values]
+            space[key] = list(dict.fromkeys(checked))
     return replace(spec, defaults=defaults, space=space)
+
+
+def range_kind(task: TaskLike, key: str) -> str:
+    """The kind of a declared hyperparameter's values ("int" and "float" take ranges)."""
+    return task.space.param(key).kind
+
+
+def _check_range(task: TaskLike, key: str, factor: Range, source: str) -> Range:
+    """A range's ends checked like any value of the hyperparameter, in order; `log` unset
+    takes the declaration's (a hyperparameter declared log-scaled, like lr, is sampled so)."""
+    label = f"space.{key}"
+    if key in task.space and range_kind(task, key) not in ("int", "float"):
+        raise ConfigError(f"In {source}: {label!r}: {key!r} is not numeric; give a list of "
+                          "values instead of a range.")
+    low = _check(task, f"{label}.low", key, factor.low, source)
+    high = _check(task, f"{label}.high", key, factor.high, source)
+    log = factor.log
+    if log is None and task.space.param(key).log and factor.step is None:
+        if low <= 0:
+            raise ConfigError(f"In {source}: {label!r}: {key!r} is declared log-scaled, so its "
+                              f"range needs low > 0 (or log = false). Got low={low!r}.")
+        log = True
+    check_order(key, low, high, bool(log), source)
+    step = factor.step
+    if step is not None and range_kind(task, key) == "int":
+        if not isinstance(step, int):
+            raise ConfigError(f"In {source}: '{label}.step' must be an int for the int "
+                              f"hyperparameter {key!r}. Got {step!r}.")
+    elif step is not None:
+        step = float(step)
+    return Range(low, high, log, step, factor.n)
 
 
 def _check(task: TaskLike, label: str, key: str, value: Any, source: str) -> Any:

@@ -25,11 +25,15 @@ import torch
 
 from hpstudy import __version__, batched, schedules
 from hpstudy.config import Config
+from hpstudy.errors import HPStudyError
 from hpstudy.study import queue
 from hpstudy.study.bulk import Waiting
+from hpstudy.study.plans import Planned
 from hpstudy.study.records import COMPLETE
+from hpstudy.study.space import space_size
+from hpstudy.study.spec import StudySpec
 from hpstudy.study.storage import Store
-from hpstudy.study.strategies import Planned
+from hpstudy.study.strategies import get_strategy
 from hpstudy.tasks import Splits, Task, get_task, load_task_module
 from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult, train_at_epochs
 
@@ -98,12 +102,10 @@ class Worker:
         self.study = self.store.load(options.study_name)
         attrs = self.study.user_attrs
         self.task = get_task(attrs["task"])
-        self.repeats = int(attrs["spec"]["repeats"])
+        self.spec = StudySpec.from_dict(attrs["spec"])
+        self.strategy = get_strategy(self.spec.strategy)
         self.baseline: dict[str, Any] = attrs["defaults"]
-        self.n_trials = int(attrs["spec"].get("n_trials") or 1)
-        self.space_size = 1
-        for choices in attrs.get("factor_values", {}).values():
-            self.space_size *= len(choices)
+        self.space_size = space_size(queue.distributions(self.study))
         self.env = environment(options)
         self.splits: dict[Hashable, Splits] = {}
 
@@ -117,7 +119,7 @@ class Worker:
             if not queue.claim(self.store, self.study, [first.trial_id]):
                 continue
             if "params" not in first.user_attrs:  # an open slot: the sampler picks now
-                slot = self.open_slot(first.trial_id)
+                slot = self.open_slot(first.trial_id, first.number)
                 return [slot] if slot is not None else []
             lead = self.config(first.user_attrs["params"], first.user_attrs["seed"])
             key = share_key(self.task, lead)
@@ -133,16 +135,20 @@ class Worker:
             return [Claimed(first.trial_id, lead)] + [Claimed(i, others[i]) for i in won]
         return []
 
-    def open_slot(self, trial_id: int) -> Claimed | None:
-        """Let the sampler pick the slot's configuration; a configuration the study already
-        holds is not trained again (the slot is closed and a new one opened)."""
-        trial = queue.open_trial(self.store, self.study, trial_id)
+    def open_slot(self, trial_id: int, number: int) -> Claimed | None:
+        """Let the strategy's sampler pick the slot's configuration; a configuration the study
+        already holds is not trained again (the slot is closed and a new one opened)."""
+        sampler = self.strategy.sampler(self.spec.seed, number)
+        if sampler is None:
+            raise HPStudyError(f"Study {self.spec.name!r} has an open slot, but its strategy "
+                               f"{self.spec.strategy!r} samples nothing.")
+        trial = queue.open_trial(self.store, self.study, trial_id, sampler)
         params = queue.fill_sampled(self.store, trial, self.baseline)
         if queue.close_if_duplicate(self.store, self.study, trial, self.space_size,
-                                    self.n_trials):
+                                    self.spec.n_trials or 1):
             return None
-        if self.repeats > 1:
-            others = [Planned(params, seed) for seed in range(1, self.repeats)]
+        if self.spec.repeats > 1:
+            others = [Planned(params, seed) for seed in range(1, self.spec.repeats)]
             queue.enqueue(self.store, self.study, others)
         return Claimed(trial_id, self.config(params, 0))
 

@@ -1,8 +1,7 @@
-"""Configurations as the report sees them: a study's trainings grouped by configuration.
+"""A study's trainings grouped by configuration, for the final choice and the report.
 
 A *configuration* is a full set of hyperparameters; with repeats it is trained once per seed.
 Only finished trainings (complete or diverged) count; diverged ones count with their metrics.
-Trainings with role "final" (the final choice's retraining) are not study rows.
 """
 
 from __future__ import annotations
@@ -14,15 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpstudy.report.labels import finite, is_number, same_params
+from hpstudy.labels import finite, is_number, same_params
 from hpstudy.study.records import DIVERGED, FAILED, StudyData, TrainingRecord
 
 AGGREGATES = ("train", "val", "time")
 
 
 def study_records(study: StudyData) -> list[TrainingRecord]:
-    """The study's own trainings (the final choice's retraining excluded), by number."""
-    return sorted((r for r in study.records if r.role != "final"), key=lambda r: r.number)
+    """The study's trainings, by number."""
+    return sorted(study.records, key=lambda r: r.number)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -77,7 +76,7 @@ def has_repeats(configs: pd.DataFrame) -> bool:
 
 def trials_table(study: StudyData) -> pd.DataFrame:
     """Every study training: number, status, the searched params, seed, metrics, time, error."""
-    names = list(study.spec.get("space", {})) or list(study.defaults)
+    names = list(study.spec.space) or list(study.defaults)
     rows = []
     for r in study_records(study):
         row = {"number": r.number, "status": r.status, **{k: r.params.get(k) for k in names}}

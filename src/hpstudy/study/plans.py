@@ -1,8 +1,8 @@
-"""From a study spec to the trainings to run.
+"""Plans: the configurations of a study, as the strategies build them.
 
 Ablation, grid and coordinate studies are lists of fixed configurations known up front (a
-coordinate study adds one such list per round); random and tpe studies hold `n_trials` open
-slots that Optuna's sampler fills when a worker takes them. No configuration is planned twice.
+coordinate study adds one such list per round); sampler studies hold `n_trials` open slots that
+Optuna's sampler fills when a worker takes them. No configuration is planned twice.
 """
 
 from __future__ import annotations
@@ -12,10 +12,15 @@ import itertools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from hpstudy.study.records import TrainingRecord
-from hpstudy.study.spec import StudySpec
+from hpstudy.study.space import Range, finite_values
+
+if TYPE_CHECKING:
+    from hpstudy.study.spec import StudySpec
 
 GRID_CONFIRM_ABOVE = 1000
 
@@ -52,12 +57,34 @@ def baseline(spec: StudySpec, task_defaults: dict[str, Any]) -> dict[str, Any]:
 
 
 def factor_values(spec: StudySpec, base: dict[str, Any]) -> dict[str, list[Any]]:
-    """Per factor, the values it takes in this study (epochs scaled), the baseline's first."""
+    """Per factor, the values it takes in this study (epochs scaled; a range's `n` points),
+    the baseline's first."""
     values: dict[str, list[Any]] = {}
     for factor, raw in spec.space.items():
-        scaled = [scale(spec, {factor: value})[factor] for value in raw]
+        scaled = [scale(spec, {factor: value})[factor] for value in finite_values(raw)]
         values[factor] = list(dict.fromkeys([base[factor], *scaled]))
     return values
+
+
+def finite_distributions(spec: StudySpec, base: dict[str, Any]) -> dict[str, BaseDistribution]:
+    """One categorical distribution per factor over the values `factor_values` lists."""
+    return {name: CategoricalDistribution(values)
+            for name, values in factor_values(spec, base).items()}
+
+
+def sampled_distributions(spec: StudySpec) -> dict[str, BaseDistribution]:
+    """What a sampler draws from: a range as Optuna's float or int distribution, a list as a
+    categorical one over exactly its values (epochs scaled)."""
+    out: dict[str, BaseDistribution] = {}
+    for factor, raw in spec.space.items():
+        if isinstance(raw, Range):
+            if factor == "epochs":
+                raw = raw.scaled(spec.scale_epochs)
+            out[factor] = raw.distribution()
+        else:
+            values = [scale(spec, {factor: value})[factor] for value in raw]
+            out[factor] = CategoricalDistribution(list(dict.fromkeys(values)))
+    return out
 
 
 def ablation_configs(base: dict[str, Any], values: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -82,26 +109,6 @@ def grid_configs(base: dict[str, Any], values: dict[str, list[Any]]) -> list[dic
 
 def with_seeds(configs: Iterable[dict[str, Any]], repeats: int) -> list[Planned]:
     return [Planned(config, seed) for config in configs for seed in range(repeats)]
-
-
-def plan_fixed(spec: StudySpec, task_defaults: dict[str, Any]) -> list[Planned]:
-    """The trainings of an ablation, a grid, or a coordinate study's first round."""
-    base = baseline(spec, task_defaults)
-    values = factor_values(spec, base)
-    if spec.strategy == "grid":
-        return with_seeds(grid_configs(base, values), spec.repeats)
-    if spec.strategy in ("ablation", "coordinate"):
-        return with_seeds(ablation_configs(base, values), spec.repeats)
-    return []
-
-
-def grid_size(spec: StudySpec, task_defaults: dict[str, Any]) -> int:
-    """How many trainings a grid study asks for, without listing them."""
-    values = factor_values(spec, baseline(spec, task_defaults))
-    count = spec.repeats
-    for choices in values.values():
-        count *= len(choices)
-    return count
 
 
 def mean_by_config(records: Sequence[TrainingRecord]) -> dict[str, tuple[dict[str, Any], float]]:

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from hpstudy.cli import main
 from hpstudy.config import ACTIVATIONS, OPTIMIZERS
 from hpstudy.study.spec import BUDGET_KEYS, TOP_KEYS
-from hpstudy.study.strategies import STRATEGIES
 from hpstudy.study.storage import Store, default_url
+from hpstudy.study.strategies import STRATEGIES
 from hpstudy.tasks import get_task, list_tasks, usps_data
 from hpstudy.train_params import SCHEDULES
 

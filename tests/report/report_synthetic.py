@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from hpstudy.study.records import COMPLETE, DIVERGED, FAILED, StudyData, TrainingRecord
+from hpstudy.study.space import Range
 from hpstudy.study.spec import StudySpec
 
 DEFAULTS: dict[str, Any] = {"lr": 0.001, "width": 16, "loss": "mse"}
@@ -108,3 +110,21 @@ def random_study(n: int = 12) -> StudyData:
         defaults=dict(DEFAULTS),
         records=records,
     )
+
+
+def range_study(n: int = 16) -> StudyData:
+    """A minimize tpe study over a log lr range, an int width range and listed activations."""
+    records: list[TrainingRecord] = []
+    for i in range(n):
+        lr = 10 ** (-4 + 3 * i / (n - 1))
+        params: dict[str, Any] = {"lr": lr, "width": 8 + 15 * ((5 * i) % n), "loss": "mse",
+                                  "activation": ["relu", "tanh"][i % 2]}
+        val = (math.log10(lr) + 2.5) ** 2 + 0.1 * (i % 2)
+        records.append(make_record(i, params, 0, COMPLETE, (val, val, 1.0)))
+    space = {"lr": Range(1e-4, 0.1, log=True), "width": Range(8, 256),
+             "activation": ["relu", "tanh"]}
+    spec = StudySpec(name="rng", task="houses", strategy="tpe", space=space, n_trials=n,
+                     defaults={})
+    return StudyData(name="rng", spec=spec, task="houses", direction="minimize",
+                     metric_name="MSE", defaults=DEFAULTS | {"activation": "relu"},
+                     records=records)

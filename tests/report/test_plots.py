@@ -7,9 +7,10 @@ from pathlib import Path
 
 import matplotlib.image
 import pytest
-from report_synthetic import change
+from report_synthetic import change, range_study
 
-from hpstudy.report import plots, stats, tables
+from hpstudy.report import analyze, plots, stats, tables, write_report
+from hpstudy.report.analysis import study_space
 from hpstudy.study.records import StudyData
 
 
@@ -82,3 +83,49 @@ def test_draw_factor_writes_png(ablation3: StudyData, tmp_path: Path) -> None:
     path = plots.draw_factor(data, tmp_path / "sub" / "lr.png")
     image = matplotlib.image.imread(path)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_scatter_data_keeps_a_log_range_on_a_log_axis() -> None:
+    """A log range: one point per training at its value, on a log axis; an int range linear."""
+    study = range_study()
+    space = study_space(study)
+    lr = plots.scatter_data(study, "lr", space["lr"])
+    assert lr.log and lr.categories is None and len(lr.x) == 16
+    assert lr.x == pytest.approx([r.params["lr"] for r in study.records])
+    width = plots.scatter_data(study, "width", space["width"])
+    assert not width.log and width.x[:2] == [8.0, 83.0]
+
+
+def test_scatter_data_places_categories_in_listed_order() -> None:
+    """Listed categories are positions 0..k-1 with their names as ticks."""
+    study = range_study()
+    data = plots.scatter_data(study, "activation", study_space(study)["activation"])
+    assert data.categories == ["relu", "tanh"] and set(data.x) == {0.0, 1.0}
+    figure = plots.scatter_figure(data)
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["relu", "tanh"]
+    assert not figure.axes[0].lines  # points and means only, nothing joined
+
+
+def test_factor_figure_joins_numbers_but_not_categories(ablation3: StudyData) -> None:
+    """An ablation's numeric factor is drawn as a line; a categorical one as points only."""
+    factors = tables.factor_tables(ablation3)
+    lr = plots.factor_plot_data(ablation3, "lr", factors["lr"])
+    loss = plots.factor_plot_data(ablation3, "loss", factors["loss"])
+    assert lr.ordered and not loss.ordered
+    styles = [line.get_linestyle() for line in plots.factor_figure(loss).axes[0].lines]
+    assert styles and set(styles) == {"None"}
+    assert "-" in [line.get_linestyle() for line in plots.factor_figure(lr).axes[0].lines]
+
+
+def test_range_study_report_has_scatter_importance_and_best(tmp_path: Path) -> None:
+    """A search over ranges reports its trainings, importance, best configurations and one
+    scatter figure per factor."""
+    paths = write_report([range_study()], tmp_path, ["md"])
+    names = {p.name for p in paths}
+    assert {"rng-scatter-lr.png", "rng-scatter-width.png", "rng-scatter-activation.png",
+            "rng-importance.png"} <= names
+    text = (tmp_path / "report.md").read_text()
+    assert "### Best configurations" in text and "### Parameter importance" in text
+    assert "against lr (log axis)" in text and "sampler: TPESampler" in text
+    importance = analyze(range_study()).importance
+    assert importance is not None and next(iter(importance.values)) == "lr"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from report_synthetic import ablation_study, change, make_record, random_study
+from report_synthetic import ablation_study, change, random_study
 
 from hpstudy.errors import ConfigError
 from hpstudy.report import write_report

@@ -141,3 +141,45 @@ def test_idle_worker_wakes_when_a_sibling_records() -> None:
     started = time.perf_counter()
     idle_wait(None, 0.05)
     assert time.perf_counter() - started >= 0.05
+
+
+RANGES = ('task = "houses"\n[defaults]\nepochs = 2\n[space]\n'
+          'lr = {low = 0.0001, high = 0.1, log = true}\nwidth = {low = 4, high = 64, log = true}\n'
+          'activation = ["relu", "tanh"]\n[budget]\nn_trials = 6\n')
+
+
+def sampled_params(capsys, out):
+    return [(r["params"]["lr"], r["params"]["width"], r["params"]["activation"])
+            for r in trials_json(capsys, out)]
+
+
+def test_sampler_study_over_ranges_draws_inside_them(tmp_path, capsys):
+    """A tpe study over log ranges draws floats and ints inside them, not on a grid, and
+    `hpstudy status` names its sampler and seed."""
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\nstrategy = "tpe"\n' + RANGES)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "--jobs", "2", "--quiet"]) == 0
+    params = sampled_params(capsys, out)
+    assert len(params) == 6 and len({lr for lr, _, _ in params}) == 6
+    assert all(1e-4 <= lr <= 0.1 and 4 <= width <= 64 and isinstance(width, int)
+               for lr, width, _ in params)
+    assert main(["status", str(out)]) == 0
+    assert "sampler: TPESampler (multivariate, constant liar), seed 0" in capsys.readouterr().out
+    study = optuna.load_study(study_name="s", storage=default_url(out))
+    assert study.user_attrs["spec"]["space"]["lr"]["log"] is True
+
+
+def test_random_study_repeats_with_its_seed(tmp_path, capsys):
+    """One worker, the same file and seed: the same configurations in the same order; another
+    seed draws others; status names the random sampler."""
+    runs = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 5)):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(f'name = "r"\nstrategy = "random"\nseed = {seed}\n' + RANGES)
+        assert main(["run", str(path), "--out", str(tmp_path / name), "--jobs", "1",
+                     "--quiet"]) == 0
+        runs[name] = sampled_params(capsys, tmp_path / name)
+    assert runs["a"] == runs["b"] and runs["a"] != runs["c"]
+    assert main(["status", str(tmp_path / "c")]) == 0
+    assert "sampler: RandomSampler, seed 5\n" in capsys.readouterr().out

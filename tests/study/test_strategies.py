@@ -9,10 +9,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 import hpstudy
-
+from hpstudy.study.plans import baseline, config_id, next_coordinate_round, sampled_distributions
 from hpstudy.study.records import TrainingRecord
 from hpstudy.study.spec import load_spec, parse_spec, validate_for_task
-from hpstudy.study.plans import baseline, config_id, next_coordinate_round, sampled_distributions
 from hpstudy.study.strategies import STRATEGIES, get_strategy
 from hpstudy.study.strategies.samplers import slot_seed
 from hpstudy.tasks import get_task

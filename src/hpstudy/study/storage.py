@@ -2,11 +2,13 @@
 machines), and how hpstudy's trainings map onto Optuna trials.
 
 Schema. The study's user attributes hold `spec` (the study file as data), `task`,
-`metric_name`, `direction`, `defaults` (the full baseline), `factor_values` (choices per
-factor) and, once made, `final` (the final choice and its one test evaluation). Each training
-is one trial: its Optuna params are the study's factors; its user attributes hold `params` (the
-full configuration, seed excluded), `seed`, `config_id`, `role` and, when done, `result` (metrics,
-curves, time, status, error, environment) in one JSON object.
+`metric_name`, `direction`, `defaults` (the full baseline), `distributions` (per factor, the
+Optuna distribution of its values, as JSON; studies stored before ranges hold `factor_values`,
+the choices per factor), `sampler` (its name and seed) and, once made, `final` (the final
+choice and its one test evaluation). Each training is one trial: its Optuna params are the
+study's factors; its user attributes hold `params` (the full configuration, seed excluded),
+`seed`, `config_id`, `role` and, when done, `result` (metrics, curves, time, status, error,
+environment) in one JSON object.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.image
@@ -11,6 +12,7 @@ from report_synthetic import change, range_study
 
 from hpstudy.report import analyze, plots, stats, tables, write_report
 from hpstudy.report.analysis import study_space
+from hpstudy.report.observations import observations
 from hpstudy.study.records import StudyData
 
 
@@ -129,3 +131,13 @@ def test_range_study_report_has_scatter_importance_and_best(tmp_path: Path) -> N
     assert "against lr (log axis)" in text and "sampler: TPESampler" in text
     importance = analyze(range_study()).importance
     assert importance is not None and next(iter(importance.values)) == "lr"
+
+
+def test_range_study_observations_rank_by_importance_not_spread() -> None:
+    """Ranges have no per-value means to rank: observations use the importance instead."""
+    study = range_study()
+    study.spec = replace(study.spec, space={k: v for k, v in study.spec.space.items()
+                                            if k != "activation"})
+    text = observations(analyze(study))
+    assert not any("none can be compared" in s for s in text)
+    assert any(s.startswith("By parameter importance, lr matters most") for s in text)

@@ -137,14 +137,16 @@ def test_sampler_draws_repeat_with_the_seed_and_differ_by_strategy():
     assert draws("random", 0) == draws("random", 0)
     assert draws("tpe", 0) == draws("tpe", 0)
     assert draws("random", 0) != draws("random", 1)
-    assert draws("random", 0) != draws("tpe", 0)
+    random_draws, tpe_draws = draws("random", 0), draws("tpe", 0)
+    assert all(a != b for a, b in zip(random_draws, tpe_draws, strict=True))
     assert len({lr for lr, _ in draws("random", 0)}) == 12  # continuous, not a grid
 
 
 def test_slot_seed_depends_on_seed_and_slot():
-    """Each slot's sampler seed is fixed by the study's seed and the slot's trial number."""
-    assert slot_seed(0, 1) == slot_seed(0, 1)
-    assert len({slot_seed(0, 1), slot_seed(0, 2), slot_seed(1, 1)}) == 3
+    """Each slot's sampler seed is fixed by the study's seed, the slot and the strategy."""
+    assert slot_seed(0, 1, "random") == slot_seed(0, 1, "random")
+    assert len({slot_seed(0, 1, "random"), slot_seed(0, 2, "random"), slot_seed(1, 1, "random"),
+                slot_seed(0, 1, "tpe")}) == 4
 
 
 def test_sampled_distributions_keep_ranges_and_list_exactly():

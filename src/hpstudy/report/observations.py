@@ -45,6 +45,8 @@ def _at(factor: str, value: Any) -> str:
 def _sensitivity_sentences(analysis: StudyAnalysis) -> list[str]:
     study, ranking = analysis.study, analysis.sensitivity
     if ranking.empty:
+        if analysis.importance is not None and analysis.importance.values:
+            return []  # ranges only: the importance compares the factors
         return ["No factor has two values with finished trainings, so none can be compared."]
     name = f"validation {metric_short(study)}"
     top = ranking.iloc[0]

@@ -1,13 +1,15 @@
 """Strategies whose configurations an Optuna sampler picks: random, tpe, qmc, gp.
 
-Each open slot gets its own sampler, seeded from the study's seed and the slot's trial number
-(QMC: the study's seed itself, so that every slot walks one Sobol sequence). With one worker the
-same study file and seed give the same configurations in the same order; with several workers,
-samplers that learn from finished trainings (tpe, gp) may see them in another order.
+Each open slot gets its own sampler, seeded from the study's seed, the slot's trial number and
+the strategy (TPE's first, random draws are not random's), except QMC: the study's seed itself,
+so that every slot walks one Sobol sequence. With one worker the same study file and seed give
+the same configurations in the same order; with several workers, samplers that learn from
+finished trainings (tpe, gp) may see them in another order.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,9 +25,10 @@ if TYPE_CHECKING:
     from hpstudy.study.spec import StudySpec
 
 
-def slot_seed(seed: int, number: int) -> int:
-    """A seed for the slot of trial `number`, derived from the study's seed."""
-    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+def slot_seed(seed: int, number: int, strategy: str) -> int:
+    """A seed for the slot of trial `number`, derived from the study's seed and the strategy."""
+    salt = zlib.crc32(strategy.encode())
+    return int(np.random.SeedSequence([seed, number, salt]).generate_state(1)[0])
 
 
 class Sampled(Strategy):
@@ -59,7 +62,7 @@ class Random(Sampled):
     label = "RandomSampler"
 
     def sampler(self, seed: int, number: int) -> BaseSampler:
-        return RandomSampler(seed=slot_seed(seed, number))
+        return RandomSampler(seed=slot_seed(seed, number, self.name))
 
 
 class TPE(Sampled):
@@ -69,7 +72,8 @@ class TPE(Sampled):
     label = "TPESampler (multivariate, constant liar)"
 
     def sampler(self, seed: int, number: int) -> BaseSampler:
-        return TPESampler(multivariate=True, constant_liar=True, seed=slot_seed(seed, number))
+        return TPESampler(multivariate=True, constant_liar=True,
+                          seed=slot_seed(seed, number, self.name))
 
 
 class QMC(Sampled):
@@ -88,4 +92,4 @@ class GP(Sampled):
     label = "GPSampler"
 
     def sampler(self, seed: int, number: int) -> BaseSampler:
-        return GPSampler(seed=slot_seed(seed, number))
+        return GPSampler(seed=slot_seed(seed, number, self.name))

@@ -70,3 +70,22 @@ def test_digits_ablation_over_dropout_and_schedule_runs_and_reports(tmp_path, ca
         assert row in report
     final = json.loads((out / "final.json").read_text())
     assert final["test_metric"] > 50.0
+
+
+def test_digits_tpe_example_samples_its_ranges(tmp_path, capsys) -> None:
+    """examples/digits-tpe.toml (fewer trials, 2 epochs): lr, width and dropout are drawn
+    inside their ranges, lr off any grid, and the report has a scatter figure per factor."""
+    text = (EXAMPLES / "digits-tpe.toml").read_text()
+    path = tmp_path / "digits-tpe.toml"
+    path.write_text(text.replace("n_trials = 30", "n_trials = 6") + "[defaults]\nepochs = 2\n")
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--task-module", DIGITS, "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["trials", str(out), "--format", "json"]) == 0
+    params = [row["params"] for row in json.loads(capsys.readouterr().out)]
+    assert len(params) == 6 and len({p["lr"] for p in params}) == 6
+    assert all(1e-4 <= p["lr"] <= 0.1 and 16 <= p["width"] <= 256 and 0 <= p["dropout"] <= 0.6
+               and isinstance(p["width"], int) for p in params)
+    assert main(["report", str(out), "--task-module", DIGITS, "--no-final"]) == 0
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert {f"digits-tpe-scatter-{k}.png" for k in ("lr", "width", "dropout")} <= figures

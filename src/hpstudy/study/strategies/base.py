@@ -74,8 +74,9 @@ class Strategy:
         return []
 
     def size(self, spec: StudySpec, task_defaults: dict[str, Any]) -> int:
-        """How many trainings the study asks for (first round), counted without listing them."""
-        return len(self.plan(spec, task_defaults))
+        """How many trainings the study asks for (first round), counted without listing them
+        (`repeats` or `n_trials` may be huge)."""
+        raise NotImplementedError
 
     def open_slots(self, spec: StudySpec) -> int:
         """Configurations a sampler picks when a worker takes them."""

@@ -29,6 +29,10 @@ class Fixed(Strategy):
         base = plans.baseline(spec, task_defaults)
         return plans.with_seeds(self.configs(base, plans.factor_values(spec, base)), spec.repeats)
 
+    def size(self, spec: StudySpec, task_defaults: dict[str, Any]) -> int:
+        base = plans.baseline(spec, task_defaults)
+        return len(self.configs(base, plans.factor_values(spec, base))) * spec.repeats
+
 
 class Ablation(Fixed):
     name = "ablation"
@@ -66,10 +70,6 @@ class Coordinate(Fixed):
     name = "coordinate"
     help = ("rounds of ablation; each round moves the baseline to the best value found for "
             "every factor, until a round changes nothing or the budget ends")
-
-    def size(self, spec: StudySpec, task_defaults: dict[str, Any]) -> int:
-        base = plans.baseline(spec, task_defaults)
-        return len(plans.ablation_configs(base, plans.factor_values(spec, base))) * spec.repeats
 
     def start_attrs(self, base: dict[str, Any]) -> dict[str, Any]:
         return {"coordinate_bases": [base]}

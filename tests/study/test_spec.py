@@ -136,3 +136,14 @@ def test_spec_round_trips_through_storage_form():
     assert StudySpec.from_dict(old).seed == 0
     with pytest.raises(ConfigError, match="unknown keys"):
         StudySpec.from_dict(data | {"colour": 1})
+
+
+def test_range_log_defaults_to_the_declaration():
+    """Without `log`, lr (declared log-scaled) is a log range and layers a linear one;
+    `log = false` overrides the declaration."""
+    spec = validated(TPE + "lr = {low = 0.001, high = 0.1}\nlayers = {low = 1, high = 4}\n"
+                     "width = {low = 8, high = 64, log = false}\n")
+    assert spec.space["lr"].log is True and spec.space["layers"].log is False
+    assert spec.space["width"].log is False
+    points = validated(ABLATION + "lr = {low = 0.001, high = 0.1, n = 3}\n").space["lr"].points()
+    assert points == pytest.approx([0.001, 0.01, 0.1])

@@ -248,7 +248,7 @@ def _check_range(task: TaskLike, key: str, factor: Range, source: str) -> Range:
                               f"hyperparameter {key!r}. Got {step!r}.")
     elif step is not None:
         step = float(step)
-    return Range(low, high, log, step, factor.n)
+    return Range(low, high, bool(log), step, factor.n)
 
 
 def _check(task: TaskLike, label: str, key: str, value: Any, source: str) -> Any:

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
 from hpstudy.report import stats
@@ -286,6 +286,10 @@ def scatter_figure(data: ScatterData) -> Figure:
         ax.set_xlim(-0.5, len(data.categories) - 0.5)
     if data.log:
         ax.set_xscale("log")
+        decades = math.log10(max(data.x) / min(data.x)) if min(data.x) > 0 else 0.0
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades < 2 else (1.0,)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(data.factor)
     ax.set_ylabel(data.y_label)
     if any(data.diverged) or data.categories is not None:

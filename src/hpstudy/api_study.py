@@ -20,6 +20,8 @@ from hpstudy.study.reader import latest_attempts, read_study
 from hpstudy.study.records import TrainingRecord
 from hpstudy.study.spec import preset_names, preset_path
 from hpstudy.study.storage import Store, redact
+from hpstudy.study.strategies import get_strategy
+from hpstudy.study.strategies.base import FACTOR_TABLES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +41,7 @@ class StudyStatus:
     counts: dict[str, int]
     total: int
     best: dict[str, Any] | None  # params, seed, val_metric of the best finished training
+    sampler: str = ""  # the sampler and its seed ("" for a fixed plan)
     lines: list[str] = field(default_factory=list)  # what `hpstudy status` prints
 
     def __str__(self) -> str:
@@ -98,14 +101,17 @@ class Study:
         for record in current:
             counts[record.status] = counts.get(record.status, 0) + 1
         best = listing.best(current, data.direction)
-        strategy = str(data.spec.get("strategy"))
+        strategy = data.spec.strategy
+        chosen = get_strategy(strategy)
+        sampler = chosen.sampler_label(data.spec) if chosen.samples else ""
+        header = [f"study {self.name} ({strategy} on {data.task})"] + ([sampler] if sampler else [])
         return StudyStatus(
             name=self.name, strategy=strategy, task=data.task, metric_name=data.metric_name,
             counts=counts, total=len(current),
             best=None if best is None else {"params": best.params, "seed": best.seed,
                                             "val_metric": best.val_metric},
-            lines=[f"study {self.name} ({strategy} on {data.task})",
-                   *summary_lines(data.records, data.direction, data.metric_name)])
+            sampler=sampler,
+            lines=header + summary_lines(data.records, data.direction, data.metric_name))
 
     def rows(self, all_attempts: bool = False) -> list[dict[str, Any]]:
         """One plain dict per training (`hpstudy trials --format json`)."""
@@ -122,8 +128,8 @@ class Study:
         from hpstudy.report.tables import factor_tables
 
         data = self.data()
-        if data.spec.get("strategy") != "ablation":
-            raise ConfigError(f"Study {self.name!r} is a {data.spec.get('strategy')} study; "
+        if FACTOR_TABLES not in get_strategy(data.spec.strategy).report_sections:
+            raise ConfigError(f"Study {self.name!r} is a {data.spec.strategy} study; "
                               "per-factor tables are made for ablations (see trials()).")
         return data, factor_tables(data)
 
@@ -141,7 +147,7 @@ class Study:
         default), `best`, `diverged` and `failed` counts when there are any, and the
         reference's numbers (`ref_*`) where the study has them."""
         data, table = self._factor(factor)
-        repeated = int(data.spec.get("repeats", 1)) > 1
+        repeated = data.spec.repeats > 1
         frame = table.rename(columns={"value": factor, "is_default": "default",
                                       "is_best": "best"})
         columns = [factor, "default", "n"]

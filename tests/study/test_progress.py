@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from hpstudy.study.plans import config_id
 from hpstudy.study.progress import Progress, describe_choice, since_choice, study_progress
 from hpstudy.study.records import StudyData, TrainingRecord
 from hpstudy.study.spec import StudySpec
-from hpstudy.study.strategies import config_id
 
 BASE = {"width": 16, "lr": 0.001}
 
@@ -26,9 +26,9 @@ def study(records: list[TrainingRecord], strategy: str = "ablation", repeats: in
           bases: list[dict[str, Any]] | None = None) -> StudyData:
     spec = StudySpec(name="s", task="houses", strategy=strategy, repeats=repeats,
                      defaults=dict(BASE), space={"width": [8, 16], "lr": [0.001, 0.01]})
-    return StudyData(name="s", spec=spec.to_dict(), task="houses", direction="maximize",
+    return StudyData(name="s", spec=spec, task="houses", direction="maximize",
                      metric_name="accuracy", defaults=dict(BASE), records=records,
-                     coordinate_bases=bases or [])
+                     rounds={"coordinate_bases": bases} if bases else {})
 
 
 def test_progress_counts_latest_attempts_by_state() -> None:

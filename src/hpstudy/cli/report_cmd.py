@@ -14,11 +14,12 @@ from hpstudy.api_study import Study
 from hpstudy.cli.common import add_data_dir_option, add_task_module_option
 from hpstudy.cli.study_cmd import add_storage_option, open_target
 from hpstudy.errors import ConfigError
-from hpstudy.report import DEFAULT_TOLERANCE, FORMATS, final_candidates, write_report
+from hpstudy.report import DEFAULT_TOLERANCE, FORMATS, write_report
 from hpstudy.study.final import RULES
 from hpstudy.study.progress import describe_choice, since_choice, study_progress
 from hpstudy.study.records import StudyData
 from hpstudy.study.storage import Store, default_url, redact
+from hpstudy.study.strategies import get_strategy
 from hpstudy.tasks import load_task_module
 
 
@@ -142,7 +143,7 @@ def final_lines(data: StudyData) -> list[str]:
              f"{final['test_metric']:.4f}, val {final['val_metric']:.4f}; "
              f"{describe_choice(final)}"]
     tolerance = final.get("tolerance")
-    since = since_choice(final, progress, final_candidates(
+    since = since_choice(final, progress, get_strategy(data.spec.strategy).candidates(
         data, DEFAULT_TOLERANCE if tolerance is None else float(tolerance)))
     if since is not None:
         lines.append(f"{since.describe()} (see the report; the test set is not evaluated "

@@ -18,10 +18,10 @@ from hpstudy.report.labels import (
     fmt_value,
     val_label,
 )
-from hpstudy.study.selection import DEFAULT_TOLERANCE
-from hpstudy.study.strategies import get_strategy
 from hpstudy.study.progress import Progress, describe_choice, since_choice, study_progress
 from hpstudy.study.records import StudyData
+from hpstudy.study.selection import DEFAULT_TOLERANCE
+from hpstudy.study.strategies import get_strategy
 
 
 def final_section(analysis: StudyAnalysis, slug: str) -> list[Block]:

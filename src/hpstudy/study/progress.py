@@ -8,15 +8,13 @@ choice that was made earlier (forced mid-study, or a study that was resumed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from hpstudy.study.reader import latest_attempts
-from hpstudy.study.records import FAILED, RUNNING, WAITING, StudyData, TrainingRecord
-from hpstudy.study.spec import StudySpec
-from hpstudy.study.strategies import next_coordinate_round
+from hpstudy.study.records import FAILED, RUNNING, WAITING, StudyData
+from hpstudy.study.strategies import get_strategy
 
 
 @dataclass(frozen=True)
@@ -59,25 +57,14 @@ def study_progress(data: StudyData) -> Progress:
     current = [r for r in latest_attempts(data.records) if r.role == "study"]
     states = [r.status for r in current]
     unsampled = sum(r.status == WAITING and not r.config_id for r in current)
-    upcoming = unsampled * (int(data.spec.get("repeats", 1)) - 1)
+    upcoming = unsampled * (data.spec.repeats - 1)
     waiting, running = states.count(WAITING), states.count(RUNNING)
-    if data.spec.get("strategy") == "coordinate" and data.coordinate_bases and \
-            not waiting + running:
-        upcoming += _next_round_size(data.spec, data.direction, data.records,
-                                     data.coordinate_bases)
+    if not waiting + running:  # the round the strategy would queue next (coordinate)
+        step = get_strategy(data.spec.strategy).next_round(
+            data.spec, data.rounds, data.records, data.direction == "maximize")
+        upcoming += 0 if step is None else len(step[1])
     return Progress(finished=sum(r.finished for r in current), failed=states.count(FAILED),
                     waiting=waiting, running=running, upcoming=upcoming)
-
-
-def _next_round_size(spec: dict[str, Any], direction: str, records: Sequence[TrainingRecord],
-                     bases: Sequence[dict[str, Any]]) -> int:
-    """Trainings of the coordinate round that would come next (0: converged or budget used)."""
-    study_spec = StudySpec(**spec)
-    if study_spec.n_trials is not None and \
-            len({r.config_id for r in records}) >= study_spec.n_trials:
-        return 0
-    step = next_coordinate_round(study_spec, bases, records, direction == "maximize")
-    return 0 if step is None else len(step[1])
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpstudy.study.records import FAILED, RUNNING, WAITING, StudyData, TrainingRecord
 from hpstudy.study.spec import StudySpec
 from hpstudy.study.storage import Store
+from hpstudy.study.strategies import get_strategy
 
 ROLES = {"study": "study", "sampled": "study", "duplicate": "duplicate"}
 STALE_MESSAGE = "its worker stopped responding (no heartbeat); queued again"
@@ -64,11 +65,14 @@ def read_study(store: Store, name: str) -> StudyData:
     """The study as the report and listings see it."""
     study = store.load(name)
     attrs = study.user_attrs
+    spec = StudySpec.from_dict(attrs.get("spec") or {"name": name, "task": ""})
     return StudyData(
-        name=name, spec=StudySpec.from_dict(attrs.get("spec") or {"name": name, "task": ""}),
+        name=name, spec=spec,
         task=attrs.get("task", ""),
         direction=attrs.get("direction", "maximize"), metric_name=attrs.get("metric_name", ""),
         defaults=attrs.get("defaults", {}),
         records=store.retry(lambda: read_records(study), locked=False),
-        final=attrs.get("final"), coordinate_bases=list(attrs.get("coordinate_bases") or []),
+        final=attrs.get("final"),
+        rounds={key: attrs[key] for key in get_strategy(spec.strategy).state_keys
+                if key in attrs},
     )

@@ -65,5 +65,5 @@ class StudyData:
     reference: list[dict[str, Any]] | None = (
         None  # reference rows (factor, value, train, val, time)
     )
-    coordinate_bases: list[dict[str, Any]] = field(default_factory=list)  # a coordinate
-    #                       study's round baselines so far, the first round's first
+    rounds: dict[str, Any] = field(default_factory=dict)  # the strategy's own attributes
+    #                       (a coordinate study's round baselines so far)

@@ -43,6 +43,7 @@ class Strategy:
     needs_space: ClassVar[bool] = False
     needs_n_trials: ClassVar[bool] = False
     report_sections: ClassVar[tuple[str, ...]] = SEARCH_SECTIONS
+    state_keys: ClassVar[tuple[str, ...]] = ()  # user attributes its rounds keep
 
     @property
     def samples(self) -> bool:
@@ -95,7 +96,8 @@ class Strategy:
 
     def next_round(self, spec: StudySpec, attrs: dict[str, Any],
                    records: Sequence[TrainingRecord], maximize: bool) -> Round | None:
-        """The next round once the queue is empty (None: the study is done)."""
+        """The next round once the queue is empty (None: the study is done); `attrs` holds
+        at least the study's `state_keys`."""
         return None
 
     def combined(self, data: StudyData) -> dict[str, Any] | None:

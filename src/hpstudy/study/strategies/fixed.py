@@ -70,6 +70,7 @@ class Coordinate(Fixed):
     name = "coordinate"
     help = ("rounds of ablation; each round moves the baseline to the best value found for "
             "every factor, until a round changes nothing or the budget ends")
+    state_keys: ClassVar[tuple[str, ...]] = ("coordinate_bases",)
 
     def start_attrs(self, base: dict[str, Any]) -> dict[str, Any]:
         return {"coordinate_bases": [base]}
@@ -78,7 +79,9 @@ class Coordinate(Fixed):
                    records: Sequence[TrainingRecord], maximize: bool) -> Round | None:
         if spec.n_trials is not None and len({r.config_id for r in records}) >= spec.n_trials:
             return None
-        bases = attrs["coordinate_bases"]
+        bases = attrs.get("coordinate_bases") or []
+        if not bases:
+            return None
         step = plans.next_coordinate_round(spec, bases, records, maximize)
         if step is None:
             return None

@@ -10,6 +10,7 @@ peak memory sampled with its children's (`bench/procs.py`).
     configuration x seed trained one after another (hpstudy before and after the reference).
 (c) the usps-seed study, --epoch-scale 0.2, likewise.
 (d) stacked step times of houses MLPs (`bench/steps.py`), in this process.
+(e) the cost of USPS's random shifts per epoch (`bench/augment.py`), in this process.
 
 `--quick` runs (a) without the 30-epoch usps default, a smaller (b) (2 seeds, --epoch-scale 0.1),
 no (c) and a short (d). Results are printed and written as markdown to `--out`.
@@ -41,6 +42,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 MEMORY_LIMIT_MB = 2048  # a study's peak memory must stay under 2 GB
 
+import augment  # noqa: E402
 import procs  # noqa: E402
 import steps  # noqa: E402
 
@@ -256,6 +258,13 @@ def main() -> int:
     step_rows = steps.measure_steps([1, 5, 32] if args.quick else [1, 5, 32, 128],
                                     epochs=3, repeats=3 if args.quick else 5)
     solo_rows = steps.measure_solo_optimizers(epochs=3, repeats=3 if args.quick else 5)
+    if env.get("HPSTUDY_DATA_DIR"):
+        print("(e) random shifts", flush=True)
+        os.environ["HPSTUDY_DATA_DIR"] = env["HPSTUDY_DATA_DIR"]
+        shifts = augment.measure(epochs=3 if args.quick else 5, rounds=2 if args.quick else 3)
+        notes.append(augment.format_row(shifts))
+    else:
+        notes.append("(e) skipped: no HPSTUDY_DATA_DIR with usps.h5.")
     info.append(other_load_line(usage, time.perf_counter() - started))
     report = render(info, comparisons, notes, step_rows + solo_rows, args.quick)
     args.out.write_text(report)

@@ -68,6 +68,8 @@ def group_key(task: Task, cfg: Config) -> Hashable | None:
     vectorizable (e.g. the CNN task, or a schedule: train solo)."""
     if not task.stackable(cfg) or cfg.schedule != "none" or cfg.warmup_epochs or cfg.grad_clip:
         return None
+    if type(task).augment is not Task.augment:  # the stack trains on the inputs as they are
+        return None
     if cfg.momentum is not None and cfg.momentum != momentum_of(cfg.optimizer, None):
         return None
     shared = tuple((k, v) for k, v in task.params_of(cfg).items() if k not in PER_MODEL)

@@ -151,6 +151,12 @@ def evaluate(
     return float(task.loss(cfg, output, y)), task.metric(cfg, output, y, splits), output
 
 
+def augment_seed(seed: int) -> int:
+    """The seed of a training's augmentation draws: fixed by the training seed, and a stream
+    apart from its shuffle order."""
+    return (seed * 0x9E3779B97F4A7C15 + 0x2545F4914F6CDD1D) % 2**63
+
+
 class Trainer:
     """One training run; `snapshot` measures it at any epoch."""
 
@@ -167,6 +173,7 @@ class Trainer:
         steps = schedules.steps_per_epoch(len(self.splits.x_train), cfg.batch_size)
         self.rates = schedules.rates(cfg, steps)  # the rate of every step; None: constant
         self.shuffle = torch.Generator().manual_seed(cfg.seed)
+        self.augment_rng = torch.Generator().manual_seed(augment_seed(cfg.seed))
         self.x_train = self.splits.x_train.contiguous(memory_format=self.memory_format)
         self.x_val = self.splits.x_val.contiguous(memory_format=self.memory_format)
         self.curves: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_metric": []}
@@ -181,6 +188,9 @@ class Trainer:
         self.val_now = None
         started = time.perf_counter()
         x, y = self.x_train[order], self.splits.y_train[order]
+        augmented = self.task.augment(self.cfg, x, self.augment_rng)
+        if augmented is not x:
+            x = augmented.contiguous(memory_format=self.memory_format)
         total = torch.zeros((), device=x.device)
         size, clip, rates = self.cfg.batch_size, self.cfg.grad_clip, self.rates
         for start in range(0, len(x), size):

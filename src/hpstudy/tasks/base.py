@@ -104,6 +104,12 @@ class Task(ABC):
         """Which values change the splits; equal keys share one `load_splits` result."""
         return ()
 
+    def augment(self, cfg: Config, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The training inputs of one epoch, transformed (e.g. randomly shifted) with random
+        numbers drawn from `generator` only; never called on validation or test inputs. The
+        default leaves them as they are."""
+        return x
+
     def stackable(self, cfg: Config) -> bool:
         """Whether `build_model(cfg)` is a Sequential of Linear layers with one activation
         between them, so that trainings of it can be vectorized (`hpstudy.batched`)."""

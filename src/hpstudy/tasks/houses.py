@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from hpstudy.config import Bool, Config
+from hpstudy.config import Bool, Config, Float
 from hpstudy.errors import DataError
 from hpstudy.tasks.base import ACTIVATION, LAYERS, WIDTH, Splits, Task, loss_choice, make_activation
 
@@ -48,14 +48,16 @@ class HousesTask(Task):
     direction = "minimize"
     metric_name = "MSE"
     params = (LAYERS, WIDTH, ACTIVATION, loss_choice("mse", "gaussian_nll"),
-              Bool("normalize", True, "standardize features and target with training mean/std"))
+              Bool("normalize", True, "standardize features and target with training mean/std"),
+              Float("dropout", 0.0, "dropout after each hidden layer", low=0.0, high=1.0,
+                    high_open=True))
     defaults = {"layers": 3, "width": 16, "batch_size": 32, "epochs": 100}
 
     def data_key(self, cfg: Config) -> Hashable:
         return cfg.normalize
 
     def stackable(self, cfg: Config) -> bool:
-        return type(self).build_model is HousesTask.build_model
+        return type(self).build_model is HousesTask.build_model and not cfg.dropout
 
     def plain_mse(self, cfg: Config) -> bool:
         return type(self).loss is HousesTask.loss and cfg.loss == "mse"
@@ -81,6 +83,8 @@ class HousesTask(Task):
         modules: list[nn.Module] = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
             modules += [nn.Linear(fan_in, fan_out), make_activation(cfg.activation)]
+            if cfg.dropout:
+                modules.append(nn.Dropout(cfg.dropout))
         modules.append(nn.Linear(sizes[-1], 2 if cfg.loss == "gaussian_nll" else 1))
         return nn.Sequential(*modules)
 

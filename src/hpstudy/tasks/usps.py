@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from hpstudy.config import Config
+from hpstudy.config import Bool, Config, Float, Int
 from hpstudy.tasks.base import ACTIVATION, LAYERS, WIDTH, Splits, Task, loss_choice, make_activation
 from hpstudy.tasks.usps_data import load_usps
 
@@ -24,17 +24,34 @@ CLASSES = 10
 
 
 def conv_stack(cfg: Config) -> tuple[list[nn.Module], int]:
-    """`layers` 3x3 convolutions, each with the activation and a 2x2 max-pool while the map is
-    at least 2x2; returns the modules and the side of the last feature map."""
+    """`layers` 3x3 convolutions, each with batch normalization (`batch_norm`), the activation
+    and a 2x2 max-pool while the map is at least 2x2; returns the modules and the side of the
+    last feature map."""
     modules: list[nn.Module] = []
     channels, side = 1, IMAGE_SIDE
     for _ in range(cfg.layers):
-        modules += [nn.Conv2d(channels, cfg.width, 3, padding=1), make_activation(cfg.activation)]
+        modules.append(nn.Conv2d(channels, cfg.width, 3, padding=1))
+        if cfg.batch_norm:
+            modules.append(nn.BatchNorm2d(cfg.width))
+        modules.append(make_activation(cfg.activation))
         if side >= 2:
             modules.append(nn.MaxPool2d(2))
             side //= 2
         channels = cfg.width
     return modules, side
+
+
+def random_shift(x: torch.Tensor, most: int, generator: torch.Generator) -> torch.Tensor:
+    """Images (N, C, H, W) each translated by its own (dy, dx) in [-most, most], drawn from
+    `generator`; pixels shifted in are 0."""
+    count, channels, height, width = x.shape
+    offsets = torch.randint(0, 2 * most + 1, (2, count), generator=generator).to(x.device)
+    padded = functional.pad(x, (most, most, most, most))
+    rows = (offsets[0][:, None] + torch.arange(height, device=x.device))[:, None, :, None]
+    cols = (offsets[1][:, None] + torch.arange(width, device=x.device))[:, None, None, :]
+    images = torch.arange(count, device=x.device)[:, None, None, None]
+    planes = torch.arange(channels, device=x.device)[None, :, None, None]
+    return padded[images, planes, rows, cols]
 
 
 class UspsTask(Task):
@@ -44,7 +61,14 @@ class UspsTask(Task):
     description = "USPS digits, 10 classes, CNN; metric: accuracy (%)"
     direction = "maximize"
     metric_name = "accuracy (%)"
-    params = (LAYERS, WIDTH, ACTIVATION, loss_choice("mse", "cross_entropy"))
+    params = (
+        LAYERS, WIDTH, ACTIVATION, loss_choice("mse", "cross_entropy"),
+        Float("dropout", 0.0, "dropout before the final linear layer", low=0.0, high=1.0,
+              high_open=True),
+        Bool("batch_norm", False, "batch normalization after each convolution"),
+        Int("augment_shift", 0, "random translation of training images by up to this many "
+            "pixels, per image and epoch (0: off)", low=0, high=4),
+    )
     channels_last = True
 
     def load_splits(self, cfg: Config, data_dir: Path | None) -> Splits:
@@ -62,7 +86,11 @@ class UspsTask(Task):
     def build_model(self, cfg: Config, splits: Splits) -> nn.Module:
         modules, side = conv_stack(cfg)
         head = nn.Linear(cfg.width * side * side, CLASSES)
-        return nn.Sequential(*modules, nn.Flatten(), head)
+        dropout = [nn.Dropout(cfg.dropout)] if cfg.dropout else []
+        return nn.Sequential(*modules, nn.Flatten(), *dropout, head)
+
+    def augment(self, cfg: Config, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return random_shift(x, cfg.augment_shift, generator) if cfg.augment_shift else x
 
     def loss(self, cfg: Config, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if cfg.loss == "cross_entropy":

@@ -207,7 +207,7 @@ def choose_and_test(data: StudyData, rule: str, tolerance: float, data_dir: Path
                     device: str, out_dir: Path) -> dict[str, Any]:
     """Pick the rule's configuration, retrain it on the study's seeds and test it."""
     task = get_task(data.task)
-    seeds = list(range(data.spec.repeats))
+    seeds = data.spec.final_seed_list
     candidates = gather_candidates(data, task, rule, tolerance, seeds, data_dir, device)
     chosen = pick(rule, candidates)
     splits = task.load_splits(task.make_config(chosen["params"]), data_dir)

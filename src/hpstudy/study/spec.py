@@ -18,8 +18,8 @@ from hpstudy.errors import ConfigError
 from hpstudy.study.space import Factor, Range, check_order, parse_range, stored_factor
 from hpstudy.study.strategies import get_strategy
 
-TOP_KEYS = ("name", "task", "strategy", "repeats", "seed", "description", "defaults", "space",
-            "budget")
+TOP_KEYS = ("name", "task", "strategy", "repeats", "seed", "final_seeds", "description",
+            "defaults", "space", "budget")
 BUDGET_KEYS = ("n_trials", "max_minutes")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -48,6 +48,12 @@ class StudySpec:
     max_minutes: float | None = None  # stop starting new trainings after this long
     epoch_scale: float = 1.0  # every configuration's epochs are multiplied by this
     seed: int = 0  # the sampler's seed (the trainings' seeds are 0..repeats-1)
+    final_seeds: int | None = None  # the final choice is retrained on seeds 0..final_seeds-1
+
+    @property
+    def final_seed_list(self) -> list[int]:
+        """The seeds the final choice is retrained and tested on (default: the study's)."""
+        return list(range(self.final_seeds or self.repeats))
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data, as stored with the study (a range as its fields)."""
@@ -182,6 +188,8 @@ def parse_spec(data: dict[str, Any], source: str = "study file") -> StudySpec:
         repeats=_positive_int("repeats", data.get("repeats", 1)), description=description,
         defaults=_table(data, "defaults", source), space=space, n_trials=n_trials,
         max_minutes=None if max_minutes is None else float(max_minutes), seed=seed,
+        final_seeds=None if "final_seeds" not in data
+        else _positive_int("final_seeds", data["final_seeds"]),
     )
     strategy.check(spec, source)
     return spec

@@ -129,7 +129,7 @@ def invalid_value(param: str) -> st.SearchStrategy[Any]:
         return st.one_of(st.integers(max_value=0), NOT_INT)
     if param in ("seed", "warmup_epochs"):
         return st.one_of(st.integers(max_value=-1), NOT_INT)
-    if param == "momentum":  # a float in [0, 1)
+    if param in ("momentum", "dropout"):  # a float in [0, 1)
         return st.one_of(st.integers(max_value=-1), st.integers(min_value=1), st.floats().filter(
             lambda x: not 0 <= x < 1), NOT_NUMBER)
     if param == "lr":
@@ -284,7 +284,7 @@ def invalid_set_text(param: str) -> st.SearchStrategy[str]:
         return numbers_as_text("int>=0")
     if param == "lr":
         return numbers_as_text("float>0")
-    if param == "momentum":
+    if param in ("momentum", "dropout"):
         return st.one_of(st.floats().filter(lambda x: not 0 <= x < 1).map(repr),
                          st.integers().filter(lambda x: x != 0).map(str),
                          st.sampled_from(["nan", "inf", "1.0", "none", "0.9.1"]))

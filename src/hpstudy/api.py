@@ -29,7 +29,8 @@ from hpstudy.train import DEFAULT_CHANCE_PATIENCE, resolve_device
 
 SpecLike = str | Path | dict[str, Any] | StudySpec
 PRESETS = ("usps-seed", "houses-seed")  # the report's appendices A and B
-QUICK_EPOCH_SCALE = {"usps-seed": 0.1, "houses-seed": 0.2}  # reproduce(quick=True)
+QUICK_EPOCH_SCALE = {"usps-seed": 0.1, "houses-seed": 0.2,  # reproduce(quick=True)
+                     "usps-beyond": 0.1, "houses-beyond": 0.2}
 
 
 def study_spec(spec: SpecLike, task: Task | None = None) -> StudySpec:
@@ -207,23 +208,38 @@ def reproduce(out: Path | str = "studies/reproduction", *, quick: bool = False,
               jobs: int | None = None, formats: Collection[str] | None = None,
               rule: str | None = None, tolerance: float | None = None, final: bool = True,
               final_now: bool = False, data_dir: Path | str | None = None,
-              progress: bool = True) -> tuple[list[Study], list[Path]]:
+              progress: bool = True, beyond: bool = False) -> tuple[list[Study], list[Path]]:
     """Both report presets (run or resumed), their final choices by `rule` (default: the
     configuration the report chose) and one combined report under `out` with final.json;
-    `quick` runs fewer epochs. Returns the studies and the files written."""
+    `quick` runs fewer epochs. With `beyond`, the presets usps-beyond and houses-beyond too
+    (final choice by the rule `best`), the report's choice retrained on their seeds, and a first
+    section that compares them. Returns the studies and the files written."""
     from hpstudy.report import FORMATS, write_report
+    from hpstudy.study.comparison import BEYOND_PRESETS, compare
 
     chosen = list(FORMATS if formats is None else formats)
     unknown = sorted(set(chosen) - set(FORMATS))
     if unknown or not chosen:
         raise ConfigError(f"Unknown report format(s) {unknown}; choose from {list(FORMATS)}.")
+    if beyond and not final:
+        raise ConfigError("--beyond compares final choices: leave out --no-final.")
     folder = Path(out)
+    names = list(PRESETS) + ([pair[1] for pair in BEYOND_PRESETS.values()] if beyond else [])
     studies = [run(name, out=folder / name, jobs=jobs, data_dir=data_dir, progress=progress,
-                   epoch_scale=QUICK_EPOCH_SCALE[name] if quick else None) for name in PRESETS]
-    data = [study.report_data(final=final, rule=rule, tolerance=tolerance, data_dir=data_dir,
-                              threads=1, final_now=final_now, default_rule="report")
-            for study in studies]
-    paths = write_report(data, folder, chosen)
-    finals = {item.name: item.final for item in data}
+                   epoch_scale=QUICK_EPOCH_SCALE[name] if quick else None) for name in names]
+    data = [study.report_data(final=final, rule=rule if name in PRESETS else None,
+                              tolerance=tolerance, data_dir=data_dir, threads=1,
+                              final_now=final_now,
+                              default_rule="report" if name in PRESETS else "best")
+            for name, study in zip(names, studies, strict=True)]
+    by_name = {study.name: study for study in studies}
+    comparisons = [compare(task, (by_name[first].store, first), (by_name[second].store, second),
+                           by_name[second].out, data_dir=check_data_dir(data_dir),
+                           device=resolve_device("auto"))
+                   for task, (first, second) in BEYOND_PRESETS.items()] if beyond else []
+    paths = write_report(data, folder, chosen, comparisons=comparisons)
+    finals: dict[str, Any] = {item.name: item.final for item in data}
+    for comparison in comparisons:
+        finals[f"{comparison.beyond.name}:baseline"] = comparison.baseline
     (folder / "final.json").write_text(json.dumps(finals, indent=1, default=str))
     return studies, paths

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hpstudy.errors import ConfigError
 from hpstudy.report import render
@@ -20,6 +21,9 @@ from hpstudy.report.document import report_blocks
 from hpstudy.report.reference import read_reference_csv
 from hpstudy.study.records import StudyData
 from hpstudy.study.selection import DEFAULT_TOLERANCE
+
+if TYPE_CHECKING:
+    from hpstudy.study.comparison import Comparison
 
 FORMATS = ("md", "html", "tex", "csv")
 
@@ -51,12 +55,14 @@ def write_report(
     formats: Collection[str] = FORMATS,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
+    comparisons: Sequence[Comparison] = (),
 ) -> list[Path]:
     """Write the report of `studies` under `out_dir`; returns the files written.
 
     `formats` picks among md, html, tex (report.tex and tables/*.tex) and csv (tables/*.csv);
     figures are drawn when md, html or tex is asked for. `tolerance` is the `fast` rule's
     (see `hpstudy.study.selection.final_candidates`) for studies without a final choice.
+    `comparisons` (from `hpstudy.study.comparison`) add a "Beyond the report" section first.
     """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -65,7 +71,7 @@ def write_report(
         raise ConfigError("A report needs at least one study.")
     out_dir = Path(out_dir)
     analyses = [analyze(study, tolerance) for study in studies]
-    blocks = report_blocks(analyses, _slugs(studies))
+    blocks = report_blocks(analyses, _slugs(studies), comparisons)
     title = "Hyperparameter study report: " + ", ".join(s.name for s in studies)
     written: list[Path] = []
     if {"md", "html", "tex"} & set(formats):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from hpstudy.report import plots, search
 from hpstudy.report.analysis import StudyAnalysis
+from hpstudy.report.beyond import beyond_blocks
 from hpstudy.report.blocks import Block, Bullets, Cell, Figure, Heading, Paragraph, Table
 from hpstudy.report.final import final_section
 from hpstudy.report.labels import (
@@ -27,6 +28,9 @@ from hpstudy.study.configs import study_records
 from hpstudy.study.records import StudyData
 from hpstudy.study.strategies.base import FACTOR_TABLES
 
+if TYPE_CHECKING:
+    from hpstudy.study.comparison import Comparison
+
 TIMING_NOTE = (
     "Training times are training-only: the forward pass, backward pass and parameter update, "
     "not data loading or evaluation. Trainings run vectorized together (group size > 1) report "
@@ -34,13 +38,17 @@ TIMING_NOTE = (
 )
 
 
-def report_blocks(analyses: Sequence[StudyAnalysis], slugs: Sequence[str]) -> list[Block]:
-    """The whole report: title, the timing note, then a section per study."""
+def report_blocks(analyses: Sequence[StudyAnalysis], slugs: Sequence[str],
+                  comparisons: Sequence[Comparison] = ()) -> list[Block]:
+    """The whole report: title, the timing note, the comparisons with the report's choices when
+    there are any, then a section per study."""
     names = ", ".join(a.study.name for a in analyses)
     blocks: list[Block] = [
         Heading(1, f"Hyperparameter study report: {names}"),
         Paragraph(TIMING_NOTE, note=True),
     ]
+    if comparisons:
+        blocks += beyond_blocks(comparisons)
     for analysis, slug in zip(analyses, slugs, strict=True):
         blocks += study_blocks(analysis, slug)
     return blocks

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -225,21 +226,28 @@ def wait_for(condition, timeout: float, what: str) -> None:
 
 def test_report_mid_study_from_a_second_process(tmp_path):
     """`hpstudy report` while `hpstudy run` trains in another process: no test evaluation, the
-    trainings left are named; once the run ends, the next report makes the choice, once."""
+    trainings left are named; once the run ends, the next report makes the choice, once. The
+    run is paused (SIGSTOP to its process group) while the mid-study report reads it, so that a
+    loaded machine cannot let the study finish first."""
     path = study_file(tmp_path, epochs=300, widths=[16, 8, 24, 32, 12, 20])
     out = tmp_path / "s"
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     with open(tmp_path / "run.log", "wb") as log:
         run = subprocess.Popen([*HPSTUDY, "run", str(path), "--out", str(out), "--jobs", "1",
-                                "--quiet"], stdout=log, stderr=log, env=env)
+                                "--quiet"], stdout=log, stderr=log, env=env,
+                               start_new_session=True)
     try:
         wait_for(lambda: (out / "study.db").is_file(), 60, "the study database")
         store = Store(default_url(out))
         wait_for(lambda: store.exists("w") and
                  any(t.state.name == "COMPLETE" for t in store.load("w").get_trials()),
                  120, "a first finished training")
-        mid = subprocess.run([*HPSTUDY, "report", str(out), "--format", "md"],
-                             capture_output=True, text=True, env=env, timeout=120)
+        os.killpg(run.pid, signal.SIGSTOP)
+        try:
+            mid = subprocess.run([*HPSTUDY, "report", str(out), "--format", "md"],
+                                 capture_output=True, text=True, env=env, timeout=120)
+        finally:
+            os.killpg(run.pid, signal.SIGCONT)
         assert mid.returncode == 0, mid.stderr
         assert re.search(r"w: \d of 6 trainings remain \(.*\); the final choice and its test "
                          r"evaluation wait for them", mid.stdout), mid.stdout

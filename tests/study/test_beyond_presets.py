@@ -21,7 +21,8 @@ def test_beyond_presets_are_searches_within_budget(name: str) -> None:
     validate_for_task(spec, get_task(spec.task))
     assert spec.n_trials is not None and spec.n_trials * spec.repeats <= 60
     assert spec.final_seed_list == [0, 1, 2, 3, 4] and spec.seed == 0
-    assert "dropout" in spec.space and "schedule" in spec.space
+    assert "dropout" in spec.space and "lr" in spec.space
+    assert "schedule" in spec.space or spec.defaults["schedule"] != "none"
 
 
 def test_final_seeds_defaults_to_the_study_seeds_and_is_checked() -> None:

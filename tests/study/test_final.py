@@ -71,3 +71,25 @@ def test_report_rule_retrains_the_reports_choice(tmp_path, capsys):
     data = json.loads((out / "final.json").read_text())
     assert data["rule"] == "report" and data["params"]["batch_size"] == 16
     assert data["params"]["epochs"] == 2 and data["test_metric"] > 0
+
+
+def test_parallel_retraining_equals_one_process(tmp_path):
+    """The final retraining in a process per seed gives the numbers and models of the same
+    retraining in this process, seed by seed (two seeds told apart by their numbers)."""
+    import torch
+
+    from hpstudy.tasks import get_task
+
+    task = get_task("houses")
+    params = dict(task.make_config({"epochs": 3, "width": 8}).as_dict())
+    params.pop("seed", None)
+    splits = task.load_splits(task.make_config(params), None)
+    here = final.evaluate_on_test(task, params, splits, [0, 1], "cpu", tmp_path / "a", jobs=1)
+    apart = final.evaluate_on_test(task, params, splits, [0, 1], "cpu", tmp_path / "b", jobs=2)
+    for one, other in zip(here, apart, strict=True):
+        for key in ("train_metric", "val_metric", "test_metric", "test_loss"):
+            assert one[key] == other[key], key
+        a = torch.load(tmp_path / "a" / f"seed{one['seed']}.pt", weights_only=True)
+        b = torch.load(tmp_path / "b" / f"seed{other['seed']}.pt", weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert here[0]["test_metric"] != here[1]["test_metric"]

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from hpstudy.errors import ConfigError
+from hpstudy.study import retrain
 from hpstudy.study.progress import describe_choice, study_progress
 from hpstudy.study.reader import read_study
 from hpstudy.study.records import StudyData
@@ -110,38 +111,25 @@ def evaluate_on_test(
     seeds: list[int],
     device: str,
     models_dir: Path,
+    jobs: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Retrain `params` per seed, save the model, load it back and measure the test split."""
-    models_dir.mkdir(parents=True, exist_ok=True)
+    """Retrain `params` per seed (a process per core, see `retrain`), then load each saved
+    model back and measure the test split, here and only here."""
+    trained = retrain.retrain(retrain.Job(task, params, splits, device, models_dir), seeds, jobs)
+    on_device = splits.to(device)
+    memory_format = torch.channels_last if task.channels_last else torch.contiguous_format
+    x_test = on_device.x_test.contiguous(memory_format=memory_format)
     runs = []
     for seed in seeds:
         cfg = task.make_config(params | {"seed": seed})
-        trainer = train_model(task, cfg, splits, device)
-        result = trainer.snapshot("ok")
-        path = models_dir / f"seed{seed}.pt"
-        torch.save(trainer.model.state_dict(), path)
-        model = task.build_model(cfg, splits).to(device)
-        model.load_state_dict(torch.load(path, weights_only=True, map_location=device))
-        test_loss, test_metric, output = evaluate(
-            task,
-            cfg,
-            model,
-            trainer.splits.x_test.contiguous(memory_format=trainer.memory_format),
-            trainer.splits.y_test,
-            trainer.splits,
-        )
-        extra = task.extra_metrics(cfg, output, trainer.splits.y_test, trainer.splits)
-        runs.append(
-            {
-                "seed": seed,
-                "train_metric": result.train_metric,
-                "val_metric": result.val_metric,
-                "test_metric": test_metric,
-                "test_loss": test_loss,
-                "train_time_s": result.train_time_s,
-                "test_extra": extra,
-            }
-        )
+        model = task.build_model(cfg, on_device).to(device)
+        model.load_state_dict(torch.load(retrain.model_path(models_dir, seed), weights_only=True,
+                                         map_location=device))
+        test_loss, test_metric, output = evaluate(task, cfg, model, x_test, on_device.y_test,
+                                                  on_device)
+        extra = task.extra_metrics(cfg, output, on_device.y_test, on_device)
+        runs.append({"seed": seed, **trained[seed], "test_metric": test_metric,
+                     "test_loss": test_loss, "test_extra": extra})
     return runs
 
 

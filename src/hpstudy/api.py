@@ -144,7 +144,7 @@ def follow(store: Store, study: Any, spec: StudySpec, options: WorkerOptions, jo
 
     def show(records: list[TrainingRecord], _: int) -> None:
         current = latest_attempts(records)
-        done = [r for r in current if r.finished or r.status == "failed"]
+        done = [r for r in current if r.done or r.status == "failed"]
         best = listing.best(current, direction)
         shown.update(len(done), len(current),
                      "best -" if best is None else f"best {best.val_metric:.4g}")

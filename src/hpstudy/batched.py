@@ -43,10 +43,13 @@ from hpstudy.config import Config
 from hpstudy.tasks.base import Splits, Task
 from hpstudy.train import (
     DEFAULT_CHANCE_PATIENCE,
+    PRUNED,
     ChanceWatch,
+    Judge,
     TrialResult,
     chance_level,
     measured_result,
+    pruned_reason,
     stop_reason,
 )
 from hpstudy.train_params import momentum_of
@@ -250,8 +253,9 @@ class GroupTraining:
     drops the trainings that are done."""
 
     def __init__(self, task: Task, splits: Splits, runs: list[Run], stack: Stack,
-                 chance_patience: int):
+                 chance_patience: int, judge: Judge | None = None):
         self.task, self.splits, self.stack = task, splits, stack
+        self.judge = judge
         self.active = list(runs)  # row i of the stack trains active[i]
         self.cfg = runs[0].cfg  # the loss settings all runs share
         self.chance_patience = chance_patience
@@ -266,11 +270,26 @@ class GroupTraining:
             val_out = self.outputs(self.splits.x_val, self.stack.params)
             for row, run in enumerate(self.active):
                 self.record(run, row, epoch, losses[row], val_out[row])
+            if self.judge is not None:
+                self.prune(epoch, self.judge)
             keep = [row for row, run in enumerate(self.active) if not run.done]
             if len(keep) < len(self.active):
                 self.active = [self.active[row] for row in keep]
                 if keep:
                     self.stack.keep(keep)
+
+    def prune(self, epoch: int, judge: Judge) -> None:
+        """Ask `judge` about the runs still going; a pruned run is measured as it is and leaves
+        the stack with the finished ones (the other rows' numbers are untouched)."""
+        going = [(row, run) for row, run in enumerate(self.active) if not run.done]
+        if not going:
+            return
+        stop = judge(epoch, [(run.cfg, run.curves["val_metric"][-1]) for _, run in going])
+        for row, run in going:
+            if run.cfg in stop:
+                stopped = self.snapshot(run, row, PRUNED, pruned_reason(epoch))
+                run.results |= {e: stopped for e in run.wanted if e not in run.results}
+                run.done = True
 
     def train_epoch(self) -> list[float]:
         """One pass of every model over its own shuffle of the training split; returns each
@@ -347,9 +366,10 @@ def train_group(
     *,
     device: str = "cpu",
     chance_patience: int = DEFAULT_CHANCE_PATIENCE,
+    judge: Judge | None = None,
 ) -> list[TrialResult]:
     """One TrialResult per cfg, in order, equal (within float tolerance) to
-    train(task, cfg, splits)."""
+    train(task, cfg, splits); `judge`, after every epoch, names the runs to stop as pruned."""
     if not cfgs:
         return []
     keys = {group_key(task, cfg) for cfg in cfgs}
@@ -358,7 +378,7 @@ def train_group(
     moved = splits.to(device)
     runs = plan_runs(task, cfgs, moved, chance_patience)
     GroupTraining(task, moved, list(runs.values()), build_stack(task, runs, splits, device),
-                  chance_patience).run()
+                  chance_patience, judge).run()
     return [replace(runs[cfg.replace(epochs=0)].results[cfg.epochs], params=task.params_of(cfg))
             for cfg in cfgs]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -26,6 +26,10 @@ from hpstudy.updates import DirectOptimizer, clip_total_norm_
 DEFAULT_CHANCE_PATIENCE = 3  # epochs at chance level before a training is stopped as diverged
 
 EpochCallback = Callable[[int, int, float], None]  # (epoch, epochs, val_metric)
+# After an epoch, the (config, val_metric) of every training still running -> the configs to
+# stop as pruned (a pruning rule; the trainer knows nothing about it).
+Judge = Callable[[int, Sequence[tuple[Config, float]]], Collection[Config]]
+PRUNED = "pruned"
 
 
 @dataclass
@@ -285,6 +289,53 @@ def train(
         chance_patience=chance_patience, on_epoch=on_epoch,
     )
     return results[cfg.epochs]
+
+
+def pruned_reason(epoch: int) -> str:
+    return f"pruned at epoch {epoch}"
+
+
+def train_together(
+    task: Task,
+    cfgs: Sequence[Config],
+    splits: Splits,
+    judge: Judge,
+    *,
+    device: str = "cpu",
+    chance_patience: int = DEFAULT_CHANCE_PATIENCE,
+) -> list[TrialResult]:
+    """Train `cfgs` side by side, one epoch of each in turn, asking `judge` after every epoch
+    which to stop as pruned. Each training keeps its own torch random state, so its results
+    equal `train()`'s."""
+    trainers, states = [], []
+    for cfg in cfgs:
+        trainers.append(Trainer(task, cfg, splits, device))
+        states.append(torch.get_rng_state())
+    watches = [ChanceWatch(chance_level(task, cfg, t.splits) if chance_patience > 0 else None)
+               for cfg, t in zip(cfgs, trainers, strict=True)]
+    results: dict[int, TrialResult] = {}
+    for epoch in range(1, max(cfg.epochs for cfg in cfgs) + 1):
+        for i, trainer in enumerate(trainers):
+            if i in results:
+                continue
+            torch.set_rng_state(states[i])
+            mean_loss = trainer.run_epoch()
+            states[i] = torch.get_rng_state()
+            val_metric = trainer.curves["val_metric"][-1]
+            reason = stop_reason(epoch, mean_loss, val_metric,
+                                 watches[i].update(task, val_metric, mean_loss), chance_patience)
+            if reason:
+                results[i] = trainer.snapshot("diverged", reason)
+            elif epoch == cfgs[i].epochs:
+                results[i] = trainer.snapshot("ok")
+        running = [i for i in range(len(cfgs)) if i not in results]
+        if not running:
+            break
+        stop = judge(epoch, [(cfgs[i], trainers[i].curves["val_metric"][-1]) for i in running])
+        for i in running:
+            if cfgs[i] in stop:
+                results[i] = trainers[i].snapshot(PRUNED, pruned_reason(epoch))
+    return [results[i] for i in range(len(cfgs))]
 
 
 def resolve_device(name: str) -> str:

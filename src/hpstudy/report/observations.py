@@ -19,7 +19,7 @@ from hpstudy.report.labels import (
     fmt_value,
     metric_short,
 )
-from hpstudy.study.records import DIVERGED, FAILED, StudyData
+from hpstudy.study.records import DIVERGED, FAILED, PRUNED, StudyData
 
 SIGNIFICANCE = 0.05
 TIME_EFFECT = 0.2  # a factor "changes training time" when times spread over 20% of the default's
@@ -169,7 +169,12 @@ def _status_sentences(study: StudyData) -> list[str]:
             f"{len(failed)} training(s) failed and are left out of every table and "
             f"figure (first error: {first})."
         )
-    waiting = [r for r in records if not r.finished and r.status != FAILED]
+    pruned = [r for r in records if r.status == PRUNED]
+    if pruned:
+        out.append(f"{len(pruned)} training(s) were pruned (stopped early by the study's "
+                   "pruning rule); they are shown with the epoch they stopped at and never "
+                   "chosen.")
+    waiting = [r for r in records if not r.done and r.status != FAILED]
     if waiting:
         out.append(f"{len(waiting)} training(s) have not finished (running or waiting).")
     return out

@@ -29,6 +29,9 @@ PARAMS = models.TrialParamModel.__table__
 USER_ATTRS = models.TrialUserAttributeModel.__table__
 VALUES = models.TrialValueModel.__table__
 HEARTBEATS = models.TrialHeartbeatModel.__table__
+INTERMEDIATE = models.TrialIntermediateValueModel.__table__
+# trials whose intermediate values a pruning rule reads (a failed attempt's are left out)
+JUDGED_STATES = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 STUDIES = models.StudyModel.__table__
 
 
@@ -46,7 +49,7 @@ class Outcome:
     """What to store for one finished training."""
 
     trial_id: int
-    state: TrialState  # COMPLETE or FAIL
+    state: TrialState  # COMPLETE, PRUNED or FAIL
     value: float | None
     result: dict[str, Any]
 
@@ -183,6 +186,7 @@ def record(study: optuna.Study, outcomes: Sequence[Outcome]) -> list[int]:
             if values:
                 connection.execute(VALUES.delete().where(VALUES.c.trial_id.in_(kept_ids)))
                 connection.execute(VALUES.insert(), values)
+            _write_curves(connection, kept)
             now = _utc_now()
             for state in {outcome.state for outcome in kept}:
                 connection.execute(
@@ -190,3 +194,63 @@ def record(study: optuna.Study, outcomes: Sequence[Outcome]) -> list[int]:
                     .where(TRIALS.c.trial_id.in_([o.trial_id for o in kept if o.state == state]))
                     .values(state=state, datetime_complete=now))
     return [trial_id for trial_id in ids if trial_id not in running]
+
+
+def _intermediate_row(trial_id: int, step: int, value: float) -> dict[str, Any]:
+    stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+    return {"trial_id": trial_id, "step": step, "intermediate_value": stored,
+            "intermediate_value_type": kind}
+
+
+def _write_curves(connection: sqlalchemy.Connection, outcomes: Sequence[Outcome]) -> None:
+    """Each training's validation curve as its Optuna intermediate values (step = epoch)."""
+    rows = []
+    for outcome in outcomes:
+        curve = (outcome.result.get("curves") or {}).get("val_metric") or []
+        rows += [_intermediate_row(outcome.trial_id, epoch, float(value))
+                 for epoch, value in enumerate(curve, start=1)]
+    with_curve = sorted({row["trial_id"] for row in rows})
+    if with_curve:
+        connection.execute(INTERMEDIATE.delete().where(INTERMEDIATE.c.trial_id.in_(with_curve)))
+        connection.execute(INTERMEDIATE.insert(), rows)
+
+
+def report(study: optuna.Study, step: int, values: Sequence[tuple[int, float]]) -> None:
+    """Store the value of each (trial id, value) at `step`, as `Trial.report` would, for the
+    trials still RUNNING (one failed as stale meanwhile keeps nothing)."""
+    if not values:
+        return
+    ids = [trial_id for trial_id, _ in values]
+    with backend(study).engine.begin() as connection:
+        running = set(connection.execute(
+            sqlalchemy.select(TRIALS.c.trial_id)
+            .where(TRIALS.c.trial_id.in_(ids), TRIALS.c.state == TrialState.RUNNING)).scalars())
+        rows = [_intermediate_row(trial_id, step, value) for trial_id, value in values
+                if trial_id in running]
+        if rows:
+            connection.execute(INTERMEDIATE.delete().where(
+                INTERMEDIATE.c.trial_id.in_([row["trial_id"] for row in rows]),
+                INTERMEDIATE.c.step == step))
+            connection.execute(INTERMEDIATE.insert(), rows)
+
+
+def values_at(study: optuna.Study, step: int) -> list[tuple[str, int, int, float]]:
+    """(config_id, seed, trial number, value) of every training with a value stored at
+    `step`, among those running, complete or pruned."""
+    config = USER_ATTRS.alias("config")
+    seed = USER_ATTRS.alias("seed")
+    query = (sqlalchemy.select(config.c.value_json, seed.c.value_json, TRIALS.c.number,
+                               INTERMEDIATE.c.intermediate_value,
+                               INTERMEDIATE.c.intermediate_value_type)
+             .select_from(TRIALS
+                          .join(INTERMEDIATE, INTERMEDIATE.c.trial_id == TRIALS.c.trial_id)
+                          .join(config, sqlalchemy.and_(config.c.trial_id == TRIALS.c.trial_id,
+                                                        config.c.key == "config_id"))
+                          .join(seed, sqlalchemy.and_(seed.c.trial_id == TRIALS.c.trial_id,
+                                                      seed.c.key == "seed")))
+             .where(TRIALS.c.study_id == study._study_id, TRIALS.c.state.in_(JUDGED_STATES),
+                    INTERMEDIATE.c.step == step))
+    with backend(study).engine.connect() as connection:
+        return [(json.loads(cid), int(json.loads(sd)), number,
+                 models.TrialIntermediateValueModel.stored_repr_to_intermediate_value(v, kind))
+                for cid, sd, number, v, kind in connection.execute(query)]

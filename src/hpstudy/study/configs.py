@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hpstudy.labels import finite, is_number, same_params
-from hpstudy.study.records import DIVERGED, FAILED, StudyData, TrainingRecord
+from hpstudy.study.records import DIVERGED, FAILED, PRUNED, StudyData, TrainingRecord
 
 AGGREGATES = ("train", "val", "time")
 
@@ -40,7 +40,8 @@ def _config_row(group: list[TrainingRecord]) -> dict[str, Any]:
         "n": len(done),
         "diverged": sum(r.status == DIVERGED for r in group),
         "failed": sum(r.status == FAILED for r in group),
-        "unfinished": sum(not r.finished and r.status != FAILED for r in group),
+        "unfinished": sum(not r.done and r.status != FAILED for r in group),
+        "pruned": sum(r.status == PRUNED for r in group),
         "val_by_seed": {r.seed: float(r.val_metric) for r in done if is_number(r.val_metric)},
     }
     sources = {"train": "train_metric", "val": "val_metric", "time": "train_time_s"}
@@ -56,7 +57,8 @@ def config_table(study: StudyData) -> pd.DataFrame:
     for record in study_records(study):
         groups.setdefault(record.config_id, []).append(record)
     rows = [_config_row(group) for group in groups.values()]
-    columns = ["config_id", "params", "n", "diverged", "failed", "unfinished", "val_by_seed"]
+    columns = ["config_id", "params", "n", "diverged", "failed", "unfinished", "pruned",
+               "val_by_seed"]
     columns += [f"{a}_{s}" for a in AGGREGATES for s in ("mean", "std")]
     return pd.DataFrame(rows, columns=columns)
 

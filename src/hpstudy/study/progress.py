@@ -21,7 +21,7 @@ from hpstudy.study.strategies import get_strategy
 class Progress:
     """The study's trainings by state (one per configuration and seed, latest attempt)."""
 
-    finished: int  # complete or diverged
+    finished: int  # complete, diverged or pruned: nothing left to train
     failed: int  # failed for good: not queued again
     waiting: int
     running: int
@@ -63,7 +63,7 @@ def study_progress(data: StudyData) -> Progress:
         step = get_strategy(data.spec.strategy).next_round(
             data.spec, data.rounds, data.records, data.direction == "maximize")
         upcoming += 0 if step is None else len(step[1])
-    return Progress(finished=sum(r.finished for r in current), failed=states.count(FAILED),
+    return Progress(finished=sum(r.done for r in current), failed=states.count(FAILED),
                     waiting=waiting, running=running, upcoming=upcoming)
 
 

@@ -30,7 +30,7 @@ from optuna.trial import TrialState
 
 from hpstudy.study import bulk
 from hpstudy.study.plans import Planned, config_id
-from hpstudy.study.records import COMPLETE, DIVERGED, FAILED
+from hpstudy.study.records import COMPLETE, DIVERGED, FAILED, PRUNED
 from hpstudy.study.storage import Store
 
 log = logging.getLogger(__name__)
@@ -182,6 +182,8 @@ def outcome(trial_id: int, result: dict[str, Any]) -> bulk.Outcome:
     """A finished training's record: its result, and a value Optuna's samplers can use."""
     status = result["status"]
     value = result.get("val_metric")
+    if status == PRUNED:
+        return bulk.Outcome(trial_id, TrialState.PRUNED, None, result)
     if status in (COMPLETE, DIVERGED) and isinstance(value, float | int) and math.isfinite(value):
         return bulk.Outcome(trial_id, TrialState.COMPLETE, float(value), result)
     return bulk.Outcome(trial_id, TrialState.FAIL, None, result)

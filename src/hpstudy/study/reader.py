@@ -56,7 +56,7 @@ def latest_attempts(records: list[TrainingRecord]) -> list[TrainingRecord]:
             continue
         key = (record.config_id or f"slot-{record.number}", record.seed, record.role)
         current = chosen.get(key)
-        if current is None or not current.finished:
+        if current is None or not current.done:
             chosen[key] = record
     return sorted(chosen.values(), key=lambda r: r.number)
 

@@ -13,14 +13,15 @@ if TYPE_CHECKING:
     from hpstudy.study.spec import StudySpec
 
 # Training statuses as hpstudy names them.
-COMPLETE, DIVERGED, FAILED, RUNNING, WAITING = (
+COMPLETE, DIVERGED, PRUNED, FAILED, RUNNING, WAITING = (
     "complete",
     "diverged",
+    "pruned",  # stopped early by the study's pruning rule: a result, never a final choice
     "failed",
     "running",
     "waiting",
 )
-STATUSES = (COMPLETE, DIVERGED, FAILED, RUNNING, WAITING)
+STATUSES = (COMPLETE, DIVERGED, PRUNED, FAILED, RUNNING, WAITING)
 
 
 @dataclass
@@ -47,7 +48,18 @@ class TrainingRecord:
 
     @property
     def finished(self) -> bool:
+        """Trained to its end (or until it diverged): what tables and final choices read."""
         return self.status in (COMPLETE, DIVERGED)
+
+    @property
+    def done(self) -> bool:
+        """Nothing left to train: finished or pruned."""
+        return self.finished or self.status == PRUNED
+
+    @property
+    def stopped_at(self) -> int | None:
+        """The epoch a pruned training stopped at."""
+        return self.epochs_run if self.status == PRUNED else None
 
 
 @dataclass

@@ -15,11 +15,12 @@ from typing import Any, Protocol
 
 from hpstudy.config import Space
 from hpstudy.errors import ConfigError
+from hpstudy.study.pruning import parse_pruning
 from hpstudy.study.space import Factor, Range, check_order, parse_range, stored_factor
 from hpstudy.study.strategies import get_strategy
 
 TOP_KEYS = ("name", "task", "strategy", "repeats", "seed", "final_seeds", "description",
-            "defaults", "space", "budget")
+            "defaults", "space", "budget", "pruning")
 BUDGET_KEYS = ("n_trials", "max_minutes")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -49,6 +50,13 @@ class StudySpec:
     epoch_scale: float = 1.0  # every configuration's epochs are multiplied by this
     seed: int = 0  # the sampler's seed (the trainings' seeds are 0..repeats-1)
     final_seeds: int | None = None  # the final choice is retrained on seeds 0..final_seeds-1
+    # the [pruning] table with its rule's parameters filled in (see hpstudy.study.pruning)
+    pruning: dict[str, Any] = field(default_factory=lambda: {"pruner": "none"})
+
+    @property
+    def prunes(self) -> bool:
+        """Whether a pruning rule may stop configurations early."""
+        return self.pruning.get("pruner", "none") != "none"
 
     @property
     def final_seed_list(self) -> list[int]:
@@ -190,6 +198,7 @@ def parse_spec(data: dict[str, Any], source: str = "study file") -> StudySpec:
         max_minutes=None if max_minutes is None else float(max_minutes), seed=seed,
         final_seeds=None if "final_seeds" not in data
         else _positive_int("final_seeds", data["final_seeds"]),
+        pruning=parse_pruning(data.get("pruning", {}), source),
     )
     strategy.check(spec, source)
     return spec

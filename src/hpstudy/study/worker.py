@@ -28,14 +28,16 @@ from hpstudy.config import Config
 from hpstudy.errors import HPStudyError
 from hpstudy.study import queue
 from hpstudy.study.bulk import Waiting
-from hpstudy.study.plans import Planned
+from hpstudy.study.plans import Planned, config_id
+from hpstudy.study.pruning import build_pruner
+from hpstudy.study.pruning.judge import Held, Judge
 from hpstudy.study.records import COMPLETE
 from hpstudy.study.space import space_size
 from hpstudy.study.spec import StudySpec
 from hpstudy.study.storage import Store
 from hpstudy.study.strategies import get_strategy
 from hpstudy.tasks import Splits, Task, get_task, load_task_module
-from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult, train_at_epochs
+from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult, train_at_epochs, train_together
 
 log = logging.getLogger(__name__)
 MAX_GROUP = 64
@@ -62,6 +64,7 @@ class WorkerOptions:
 class Claimed:
     trial_id: int
     cfg: Config
+    config_id: str = ""
 
 
 def environment(options: WorkerOptions) -> dict[str, Any]:
@@ -77,11 +80,14 @@ def cost(trial: Waiting) -> float:
     return float(params.get("epochs", 0)) * size / float(params.get("batch_size", 1)) ** 0.5
 
 
-def share_key(task: Task, cfg: Config) -> Hashable:
-    """Trainings with equal keys are run together."""
+def share_key(task: Task, cfg: Config, prunes: bool = False) -> Hashable:
+    """Trainings with equal keys are run together; with pruning, the seeds of a configuration
+    always are (they are judged on their mean and stop together)."""
     key = batched.group_key(task, cfg)
     if key is not None:
         return ("vectorized", key)
+    if prunes:
+        return ("seeds", tuple(sorted(task.params_of(cfg.replace(seed=0)).items())))
     if schedules.depends_on_length(cfg):  # each length is a training of its own
         return ("alone", tuple(sorted(task.params_of(cfg).items())))
     return ("epochs", tuple(sorted(task.params_of(cfg.replace(epochs=1)).items())))
@@ -106,11 +112,16 @@ class Worker:
         self.strategy = get_strategy(self.spec.strategy)
         self.baseline: dict[str, Any] = attrs["defaults"]
         self.space_size = space_size(queue.distributions(self.study))
+        self.pruner = build_pruner(self.spec.pruning)
         self.env = environment(options)
         self.splits: dict[Hashable, Splits] = {}
 
     def config(self, params: dict[str, Any], seed: int) -> Config:
         return self.task.make_config(params | {"seed": seed})
+
+    def claimed(self, trial_id: int, attrs: dict[str, Any]) -> Claimed:
+        params = attrs["params"]
+        return Claimed(trial_id, self.config(params, attrs["seed"]), config_id(params))
 
     def take(self) -> list[Claimed]:
         """Claim the longest waiting training and every waiting one that can share its run."""
@@ -119,25 +130,25 @@ class Worker:
             if not queue.claim(self.store, self.study, [first.trial_id]):
                 continue
             if "params" not in first.user_attrs:  # an open slot: the sampler picks now
-                slot = self.open_slot(first.trial_id, first.number)
-                return [slot] if slot is not None else []
-            lead = self.config(first.user_attrs["params"], first.user_attrs["seed"])
-            key = share_key(self.task, lead)
-            others: dict[int, Config] = {}
+                return self.open_slot(first.trial_id, first.number)
+            lead = self.claimed(first.trial_id, first.user_attrs)
+            key = share_key(self.task, lead.cfg, self.pruner.active)
+            others: dict[int, Claimed] = {}
             for other in pending:
                 if len(others) + 1 >= MAX_GROUP:
                     break
                 if other is not first and "params" in other.user_attrs:
-                    cfg = self.config(other.user_attrs["params"], other.user_attrs["seed"])
-                    if share_key(self.task, cfg) == key:
-                        others[other.trial_id] = cfg
+                    item = self.claimed(other.trial_id, other.user_attrs)
+                    if share_key(self.task, item.cfg, self.pruner.active) == key:
+                        others[other.trial_id] = item
             won = queue.claim(self.store, self.study, list(others))
-            return [Claimed(first.trial_id, lead)] + [Claimed(i, others[i]) for i in won]
+            return [lead] + [others[i] for i in won]
         return []
 
-    def open_slot(self, trial_id: int, number: int) -> Claimed | None:
+    def open_slot(self, trial_id: int, number: int) -> list[Claimed]:
         """Let the strategy's sampler pick the slot's configuration; a configuration the study
-        already holds is not trained again (the slot is closed and a new one opened)."""
+        already holds is not trained again (the slot is closed and a new one opened). With
+        pruning, the configuration's other seeds are claimed with it."""
         sampler = self.strategy.sampler(self.spec.seed, number)
         if sampler is None:
             raise HPStudyError(f"Study {self.spec.name!r} has an open slot, but its strategy "
@@ -146,11 +157,18 @@ class Worker:
         params = queue.fill_sampled(self.store, trial, self.baseline)
         if queue.close_if_duplicate(self.store, self.study, trial, self.space_size,
                                     self.spec.n_trials or 1):
-            return None
-        if self.spec.repeats > 1:
-            others = [Planned(params, seed) for seed in range(1, self.spec.repeats)]
-            queue.enqueue(self.store, self.study, others)
-        return Claimed(trial_id, self.config(params, 0))
+            return []
+        slot = Claimed(trial_id, self.config(params, 0), config_id(params))
+        if self.spec.repeats == 1:
+            return [slot]
+        others = [Planned(params, seed) for seed in range(1, self.spec.repeats)]
+        queue.enqueue(self.store, self.study, others)
+        if not self.pruner.active:
+            return [slot]
+        siblings = {t.trial_id: t for t in queue.waiting(self.study)
+                    if t.user_attrs.get("params") == params}
+        won = queue.claim(self.store, self.study, list(siblings))
+        return [slot] + [self.claimed(i, siblings[i].user_attrs) for i in won]
 
     def data(self, cfg: Config) -> Splits:
         key = self.task.data_key(cfg)
@@ -163,13 +181,25 @@ class Worker:
         cfgs = [item.cfg for item in group]
         splits = self.data(cfgs[0])
         device, patience = self.options.device, self.options.chance_patience
+        judge = self.judge(group) if self.pruner.active else None
         if batched.group_key(self.task, cfgs[0]) is not None:
             return batched.train_group(self.task, cfgs, splits, device=device,
-                                       chance_patience=patience)
+                                       chance_patience=patience, judge=judge)
+        if judge is not None:
+            return train_together(self.task, cfgs, splits, judge, device=device,
+                                  chance_patience=patience)
         longest = max(cfgs, key=lambda c: c.epochs)
         by_epoch = train_at_epochs(self.task, longest, splits, [c.epochs for c in cfgs],
                                    device=device, chance_patience=patience)
         return [by_epoch[c.epochs] for c in cfgs]
+
+    def judge(self, group: Sequence[Claimed]) -> Judge:
+        held: dict[Config, list[Held]] = {}
+        for item in group:
+            held.setdefault(item.cfg.replace(epochs=0), []).append(
+                Held(item.trial_id, item.config_id, item.cfg.epochs))
+        return Judge(self.store, self.study, self.pruner, self.spec.repeats,
+                     self.study.direction == optuna.study.StudyDirection.MAXIMIZE, held)
 
     def result_attr(self, result: TrialResult, group_size: int) -> dict[str, Any]:
         data = result.to_dict()

@@ -44,6 +44,7 @@ class Strategy:
     needs_n_trials: ClassVar[bool] = False
     report_sections: ClassVar[tuple[str, ...]] = SEARCH_SECTIONS
     state_keys: ClassVar[tuple[str, ...]] = ()  # user attributes its rounds keep
+    refuses_pruning: ClassVar[str] = ""  # why the strategy cannot prune ("": it can)
 
     @property
     def samples(self) -> bool:
@@ -59,6 +60,10 @@ class Strategy:
         for key, factor in spec.space.items():
             if isinstance(factor, Range):
                 self.check_range(key, factor, source)
+        if spec.prunes and self.refuses_pruning:
+            raise ConfigError(f"In {source}: strategy {self.name!r} cannot prune: "
+                              f"{self.refuses_pruning}. Remove [pruning] or use pruner = "
+                              "\"none\".")
 
     def check_range(self, key: str, factor: Range, source: str) -> None:
         if self.finite and factor.n is None:

@@ -39,6 +39,8 @@ class Ablation(Fixed):
     help = ("the default once per seed, shared by every factor, then each factor's other "
             "values one at a time")
     report_sections: ClassVar[tuple[str, ...]] = (FACTOR_TABLES,)
+    refuses_pruning = ("its per-factor tables compare every value over all its seeds and "
+                       "epochs, so every row must be trained in full")
 
     def combined(self, data: StudyData) -> dict[str, Any] | None:
         return selection.combine_params(data)
@@ -71,6 +73,8 @@ class Coordinate(Fixed):
     help = ("rounds of ablation; each round moves the baseline to the best value found for "
             "every factor, until a round changes nothing or the budget ends")
     state_keys: ClassVar[tuple[str, ...]] = ("coordinate_bases",)
+    refuses_pruning = ("each round moves the baseline by comparing every value trained in "
+                       "full, so every row must be trained in full")
 
     def start_attrs(self, base: dict[str, Any]) -> dict[str, Any]:
         return {"coordinate_bases": [base]}

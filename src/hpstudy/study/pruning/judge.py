@@ -1,0 +1,88 @@
+"""A worker's pruning judge: reports a group's values to the study and applies the rule.
+
+At an epoch the rule judges, the judge first stores the epoch's value of every training it
+holds (Optuna intermediate values), then reads every value stored at that epoch, averages
+each configuration over its seeds (only configurations whose seeds all reached the epoch
+count) and asks the rule about each of its own configurations. All seeds of a configuration
+stop together. The trainings of one vectorized group see each other's values.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import optuna
+
+from hpstudy.config import Config
+from hpstudy.study import bulk
+from hpstudy.study.pruning.rules import Entry, Pruner
+from hpstudy.study.storage import Store
+
+Value = tuple[str, int, int, float]  # config_id, seed, trial number, value
+
+
+@dataclass(frozen=True)
+class Held:
+    """A training the worker holds: its trial, configuration id and length."""
+
+    trial_id: int
+    config_id: str
+    epochs: int
+
+
+def seed_means(values: Sequence[Value], repeats: int) -> dict[str, float]:
+    """Per configuration, the mean of its seeds' values, for configurations whose `repeats`
+    seeds all have one (the latest attempt of each seed counts)."""
+    latest: dict[tuple[str, int], tuple[int, float]] = {}
+    for config_id, seed, number, value in values:
+        if (config_id, seed) not in latest or number > latest[(config_id, seed)][0]:
+            latest[(config_id, seed)] = (number, value)
+    by_config: dict[str, list[float]] = defaultdict(list)
+    for (config_id, _), (_, value) in sorted(latest.items()):
+        by_config[config_id].append(value)
+    return {cid: statistics.fmean(vals) for cid, vals in by_config.items()
+            if len(vals) >= repeats}
+
+
+def decide(pruner: Pruner, means: dict[str, float], judged: Collection[str],
+           epochs: dict[str, int], maximize: bool) -> set[str]:
+    """The configurations among `judged` that the rule stops, given every configuration's
+    seed mean at the epoch."""
+    stop = set()
+    for config_id in sorted(judged):
+        if config_id not in means:
+            continue
+        me = Entry(config_id, means[config_id])
+        others = [Entry(cid, value) for cid, value in sorted(means.items()) if cid != config_id]
+        if pruner.prunes(me, others, maximize, epochs[config_id]):
+            stop.add(config_id)
+    return stop
+
+
+class Judge:
+    """The `train.Judge` of one claimed group."""
+
+    def __init__(self, store: Store, study: optuna.Study, pruner: Pruner, repeats: int,
+                 maximize: bool, held: dict[Config, list[Held]]):
+        self.store, self.study, self.pruner = store, study, pruner
+        self.repeats, self.maximize = repeats, maximize
+        self.held = held  # by config with epochs=0: the trainings its run measures
+
+    def __call__(self, epoch: int, values: Sequence[tuple[Config, float]]) -> set[Config]:
+        runs = {cfg.replace(epochs=0): (cfg, value) for cfg, value in values}
+        lead = {key: max(self.held[key], key=lambda h: h.epochs) for key in runs}
+        judged = {lead[key].config_id for key in runs
+                  if self.pruner.judges_at(lead[key].config_id, epoch, lead[key].epochs)}
+        if not judged:
+            return set()
+        reported = [(h.trial_id, value) for key, (_, value) in runs.items()
+                    for h in self.held[key] if h.epochs >= epoch]
+        self.store.retry(lambda: bulk.report(self.study, epoch, reported))
+        stored = self.store.retry(lambda: bulk.values_at(self.study, epoch), locked=False)
+        epochs = {h.config_id: h.epochs for h in lead.values()}
+        stop = decide(self.pruner, seed_means(stored, self.repeats), judged, epochs,
+                      self.maximize)
+        return {cfg for key, (cfg, _) in runs.items() if lead[key].config_id in stop}

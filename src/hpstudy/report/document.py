@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from hpstudy.report import curves as curves_module
 from hpstudy.report import plots, search
 from hpstudy.report.analysis import StudyAnalysis
 from hpstudy.report.beyond import beyond_blocks
@@ -216,6 +217,16 @@ def _figure_blocks(study: StudyData, slug: str) -> list[Block]:
                 f"{slug}-curves",
                 f"{study.name}: learning curves of the default and the best training",
                 partial(plots.draw_curves, curves, y_metric=val_label(study)),
+            )
+        )
+    if study.spec.prunes:
+        every = curves_module.all_curves_data(study)
+        blocks.append(
+            Figure(
+                f"{slug}-all-curves",
+                f"{study.name}: {val_label(study)} of every training by epoch; pruned "
+                f"trainings ({len(every.stopped_at)}) faded, each ending where it stopped",
+                partial(curves_module.draw_all_curves, every),
             )
         )
     pareto = plots.pareto_data(study)

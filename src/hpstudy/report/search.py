@@ -14,6 +14,7 @@ from hpstudy.report.blocks import Block, Cell, Figure, Heading, Paragraph, Table
 from hpstudy.report.labels import (
     decimals,
     describe_params,
+    finite,
     fmt_mean_std,
     fmt_num,
     fmt_value,
@@ -21,16 +22,19 @@ from hpstudy.report.labels import (
     val_label,
 )
 from hpstudy.report.stats import IMPORTANCE_METHOD
+from hpstudy.study.records import PRUNED
 from hpstudy.study.strategies.base import BEST, FACTOR_SCATTER, IMPORTANCE, TRIALS
 
 ERROR_CHARS = 80
-NOT_PARAMS = ("number", "status", "seed", "train", "val", "time", "epochs_run", "error")
+NOT_PARAMS = ("number", "status", "seed", "train", "val", "time", "epochs_run", "stopped_at",
+              "error")
 
 
 def trials_blocks(analysis: StudyAnalysis, slug: str) -> list[Block]:
     study, digits = analysis.study, decimals(analysis.study)
     trials = analysis.trials
     names = [c for c in trials.columns if c not in NOT_PARAMS]
+    pruning = study.spec.prunes or bool((trials["status"] == PRUNED).any())
     rows = [
         [
             Cell(str(r["number"])),
@@ -40,16 +44,22 @@ def trials_blocks(analysis: StudyAnalysis, slug: str) -> list[Block]:
             Cell(fmt_num(r["train"], digits)),
             Cell(fmt_num(r["val"], digits)),
             Cell(fmt_num(r["time"], 2)),
+            *([Cell(stopped_text(r["stopped_at"]))] if pruning else []),
             Cell(str(r["error"])[:ERROR_CHARS]),
         ]
         for _, r in trials.iterrows()
     ]
     columns = ["#", "status", *names, "seed", train_label(study), val_label(study),
-               "train time (s)", "error"]
+               "train time (s)", *(["stopped at epoch"] if pruning else []), "error"]
     return [
         Heading(3, "Trainings"),
         Table(f"{slug}-trials", f"{study.name}: every training", columns, rows, trials),
     ]
+
+
+def stopped_text(epoch: object) -> str:
+    """A pruned training's stop epoch ("" for one that was not pruned)."""
+    return str(int(epoch)) if finite(epoch) else ""
 
 
 def best_blocks(analysis: StudyAnalysis, slug: str) -> list[Block]:

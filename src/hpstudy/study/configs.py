@@ -88,10 +88,12 @@ def trials_table(study: StudyData) -> pd.DataFrame:
             val=r.val_metric,
             time=r.train_time_s,
             epochs_run=r.epochs_run,
+            stopped_at=r.stopped_at,
             error=r.error,
         )
         rows.append(row)
-    columns = ["number", "status", *names, "seed", "train", "val", "time", "epochs_run", "error"]
+    columns = ["number", "status", *names, "seed", "train", "val", "time", "epochs_run",
+               "stopped_at", "error"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -167,9 +167,10 @@ class Hyperband(SuccessiveHalving):
             "reduction_factor**b; a configuration is compared within its bracket")
 
     def brackets(self, epochs: int) -> list[tuple[int, int]]:
-        """(first rung, weight) per bracket, the most aggressive first."""
+        """(first rung, weight) per bracket, the most aggressive first; the last starts at
+        `epochs` or just below (it prunes little or nothing), as in Li et al."""
         factor, top = self.reduction_factor, 0
-        while self.min_epochs * factor ** (top + 1) < epochs:
+        while self.min_epochs * factor ** (top + 1) <= epochs:
             top += 1
         out = []
         for s in range(top, -1, -1):  # s: how many rungs the bracket has

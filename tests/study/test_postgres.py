@@ -316,3 +316,52 @@ def test_processes_opening_a_new_database_at_once(postgres):
         with admin.begin() as connection:
             connection.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def pruned_study_file(folder: Path, name: str) -> Path:
+    """A grid on houses with median pruning, two seeds: one stacked group per width."""
+    path = folder / f"{name}.toml"
+    path.write_text(f'name = "{name}"\ntask = "houses"\nstrategy = "grid"\nrepeats = 2\n'
+                    "[defaults]\nbatch_size = 8\nlayers = 2\nepochs = 150\nwidth = 16\n"
+                    "[space]\nwidth = [16, 8, 24]\nlr = [0.001, 0.0002, 0.003]\n"
+                    '[pruning]\npruner = "median"\nmin_epochs = 10\nwarmup_trials = 2\n')
+    return path
+
+
+@pytest.mark.postgres
+def test_killed_worker_with_pruning_loses_and_repeats_nothing(postgres, procs, capsys,
+                                                              tmp_path):
+    """Two workers on a pruned study, one killed with SIGKILL mid-training: every training
+    ends complete, pruned or diverged exactly once, and the seeds of each configuration stop
+    together (a diverged seed stops on its own)."""
+    name = f"prune-kill-{uuid.uuid4().hex[:8]}"
+    url = postgres.url
+    path = pruned_study_file(tmp_path, name)
+    env = {"HPSTUDY_HEARTBEAT_S": "1", "HPSTUDY_GRACE_S": "3"}
+    store = create(url, path)
+    run = procs("run", str(path), "--storage", url, "--jobs", "1", label="run", env=env)
+    victim = procs("worker", "--storage", url, "--study", name, label="victim", env=env)
+    wait_until(lambda: states(store, name)[TrialState.RUNNING] >= 12, 90,
+               "both workers to be training")
+    time.sleep(0.5)
+    assert victim.popen.poll() is None
+    victim.popen.send_signal(signal.SIGKILL)
+    assert victim.wait() == -signal.SIGKILL
+    assert run.wait() == 0, run.text()
+    trials = store.load(name).get_trials(deepcopy=False)
+    ended = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    keys = [(t.user_attrs["config_id"], t.user_attrs["seed"]) for t in ended]
+    assert len(keys) == len(set(keys)) == 18, Counter(keys).most_common(3)
+    assert not [t for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+    assert sum(t.state == TrialState.FAIL for t in trials) >= 6  # the victim's group
+    statuses = Counter(t.user_attrs["result"]["status"] for t in ended)
+    assert set(statuses) <= {"complete", "pruned", "diverged"} and statuses["pruned"] > 0
+    by_config: dict[str, set] = {}
+    for t in ended:
+        result = t.user_attrs["result"]
+        by_config.setdefault(t.user_attrs["config_id"], set()).add(
+            (result["status"], result["epochs_run"]))
+    split = {cid: ends for cid, ends in by_config.items()
+             if len(ends) > 1 and "diverged" not in {status for status, _ in ends}}
+    assert not split, split
+    store.close()

@@ -338,3 +338,26 @@ def test_build_pruner_of_none_never_prunes():
     """pruner = "none" judges no epoch."""
     rule = build_pruner({"pruner": "none"})
     assert not rule.active and not rule.judges_at("c", 1, 10)
+
+
+def test_dashboard_serves_every_trials_intermediate_values(example_study):
+    """optuna-dashboard's API (/api/studies/1) lists each trial's intermediate values: its
+    validation curve, pruned trials included."""
+    optuna_dashboard = pytest.importorskip("optuna_dashboard")
+    from wsgiref.util import setup_testing_defaults
+
+    store = Store(f"sqlite:///{example_study / 'study.db'}")
+    app = optuna_dashboard.wsgi(store.storage)
+    environ: dict = {"PATH_INFO": "/api/studies/1", "REQUEST_METHOD": "GET"}
+    setup_testing_defaults(environ)
+    answer: list[str] = []
+    body = b"".join(app(environ, lambda status, *_: answer.append(status)))
+    data = read_study(store, "houses-hyperband")
+    store.close()
+    assert answer == ["200 OK"]
+    trials = {t["number"]: t for t in json.loads(body)["trials"]}
+    assert {t["state"] for t in trials.values()} == {"Complete", "Pruned"}
+    for rec in data.records:
+        served = trials[rec.number]["intermediate_values"]
+        assert [v["value"] for v in sorted(served, key=lambda v: v["step"])] == pytest.approx(
+            rec.curves["val_metric"])

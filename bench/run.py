@@ -11,6 +11,10 @@ peak memory sampled with its children's (`bench/procs.py`).
 (c) the usps-seed study, --epoch-scale 0.2, likewise.
 (d) stacked step times of houses MLPs (`bench/steps.py`), in this process.
 (e) the cost of USPS's random shifts per epoch (`bench/augment.py`), in this process.
+(f) a search of 64 configurations at full epochs three ways: hpstudy without pruning, hpstudy
+    with Hyperband, a plain Optuna script with HyperbandPruner (`bench/search.py`); on houses
+    (minutes), or on USPS with `--usps` (hours on 2 cores). `--search` runs (f) alone and
+    replaces its section of `--out`; `--tpe` searches with TPE instead of random draws.
 
 `--quick` runs (a) without the 30-epoch usps default, a smaller (b) (2 seeds, --epoch-scale 0.1),
 no (c) and a short (d). Results are printed and written as markdown to `--out`.
@@ -44,6 +48,7 @@ MEMORY_LIMIT_MB = 2048  # a study's peak memory must stay under 2 GB
 
 import augment  # noqa: E402
 import procs  # noqa: E402
+import search  # noqa: E402
 import steps  # noqa: E402
 
 
@@ -228,6 +233,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="hpstudy against textbook PyTorch")
     parser.add_argument("--quick", action="store_true", help="a reduced run (about 2 minutes)")
     parser.add_argument("--out", type=Path, default=BENCH / "results.md")
+    parser.add_argument("--search", action="store_true",
+                        help="run only the search benchmark (f); replace its section of --out")
+    parser.add_argument("--usps", action="store_true",
+                        help="the search benchmark on USPS instead of houses (hours)")
+    parser.add_argument("--tpe", action="store_true", help="search with TPE, not random")
     args = parser.parse_args()
     env = dict(os.environ)
     data = ROOT.parent / "shared" / "data"
@@ -236,6 +246,14 @@ def main() -> int:
     started, usage = time.perf_counter(), cpu_seconds()
     info = machine()
     print("\n".join(info), flush=True)
+    if args.search:
+        lines = search_section(args, env)
+        info.append(other_load_line(usage, time.perf_counter() - started))
+        section = lines[:2] + info + [""] + lines[2:]
+        old = args.out.read_text() if args.out.is_file() else "# hpstudy benchmarks\n"
+        args.out.write_text(replace_section(old, section))
+        print("\n".join(section))
+        return 0
     comparisons, notes = [], []
     print("(a) single trainings", flush=True)
     cases = [("usps", ["epochs=5"], 1.3), ("houses", [], 1.0)]
@@ -265,11 +283,34 @@ def main() -> int:
         notes.append(augment.format_row(shifts))
     else:
         notes.append("(e) skipped: no HPSTUDY_DATA_DIR with usps.h5.")
+    searched = [] if args.quick else search_section(args, env)
     info.append(other_load_line(usage, time.perf_counter() - started))
     report = render(info, comparisons, notes, step_rows + solo_rows, args.quick)
+    report += "\n".join(searched)
     args.out.write_text(report)
     print(report)
     return 0
+
+
+def search_section(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
+    """(f): the search benchmark's markdown lines."""
+    task, strategy = ("usps" if args.usps else "houses"), ("tpe" if args.tpe else "random")
+    print(f"(f) search: {task}, {strategy}, 64 configurations", flush=True)
+    ways = search.run_search(task, strategy, 64, run_process, env)
+    return search.format_search(task, strategy, 64, ways)
+
+
+def replace_section(text: str, section: list[str]) -> str:
+    """`text` with the section starting like `section[0]` (up to the next '## ') replaced by
+    `section`, or with `section` appended."""
+    lines = text.rstrip("\n").split("\n")
+    head = section[0].split(",")[0]  # e.g. "## Search with pruning: houses"
+    start = next((i for i, line in enumerate(lines) if line.startswith(head)), None)
+    if start is None:
+        return "\n".join([*lines, "", *section]).rstrip("\n") + "\n"
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+               len(lines))
+    return "\n".join([*lines[:start], *section, *lines[end:]]).rstrip("\n") + "\n"
 
 
 def render(info: list[str], comparisons: list[Comparison], notes: list[str],

@@ -69,7 +69,7 @@ def test_pruning_table_fills_defaults_and_is_stored_with_the_spec():
     """A [pruning] table takes its rule's defaults, and round-trips through the stored spec."""
     spec = parse_spec(tomllib.loads(SEARCH + '[pruning]\npruner = "hyperband"\nmin_epochs = 2\n'))
     assert spec.pruning == {"pruner": "hyperband", "min_epochs": 2, "reduction_factor": 3,
-                            "warmup_trials": 2}
+                            "warmup_trials": 0}
     assert spec.prunes and StudySpec.from_dict(spec.to_dict()) == spec
     assert not parse_spec(tomllib.loads(SEARCH)).prunes
     with pytest.raises(ConfigError, match="must be a table"):

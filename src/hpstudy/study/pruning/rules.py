@@ -136,7 +136,7 @@ class SuccessiveHalving(Pruner):
     parameters: ClassVar[dict[str, tuple[int, int, str]]] = {
         "min_epochs": (1, 1, "epochs of the first rung"),
         "reduction_factor": (3, 2, "one in this many configurations goes on at a rung"),
-        "warmup_trials": (2, 0, "other configurations needed at a rung before pruning"),
+        "warmup_trials": (0, 0, "other configurations needed at a rung before pruning"),
     }
     min_epochs: int
     reduction_factor: int

@@ -1,0 +1,177 @@
+"""(f) The search benchmark: one random (or TPE) search of 64 configurations at full epochs,
+run three ways in one invocation:
+
+1. `hpstudy run` without pruning,
+2. `hpstudy run` with `[pruning] pruner = "hyperband"`,
+3. the same search as a plain Optuna script with `HyperbandPruner` (`bench/optuna_plain.py`).
+
+Each is a separate process timed from start to exit. Afterwards (untimed), each way's best
+configuration is retrained on seeds 0, 1, 2 with hpstudy's trainer and measured on the test
+split: its mean validation and test values, and the spread over seeds that tells whether two
+best values differ by more than noise.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpstudy.study.final import evaluate_on_test
+from hpstudy.study.reader import read_study
+from hpstudy.study.selection import final_candidates
+from hpstudy.study.storage import Store
+from hpstudy.tasks import get_task
+from search_space import study_toml
+
+BENCH = Path(__file__).resolve().parent
+SEEDS = [0, 1, 2]  # the best configuration of each way is retrained on these
+# acceptance: hyperband >= 3x faster than no pruning; >= 5x (houses) / 2.5x (usps) faster than
+# the plain Optuna script; best value within 2% (houses MSE) / 0.3 points (usps accuracy)
+TARGETS = {"houses": (3.0, 5.0), "usps": (3.0, 2.5)}
+RunFn = Callable[[list[str], dict[str, str]], tuple[float, float | None, dict[str, Any]]]
+
+
+@dataclass
+class Way:
+    """One of the three ways: its wall time, best configuration and what retraining it gives."""
+
+    label: str
+    wall_s: float
+    best_val: float  # as the search found it
+    params: dict[str, Any]
+    counts: dict[str, int]
+    retrained: list[dict[str, Any]] = field(default_factory=list)
+
+    def mean(self, key: str) -> float:
+        return statistics.fmean(r[key] for r in self.retrained)
+
+    def std(self, key: str) -> float:
+        values = [r[key] for r in self.retrained]
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def hpstudy_way(label: str, task: str, strategy: str, n_trials: int, pruner: str,
+                run: RunFn, env: dict[str, str], folder: Path) -> Way:
+    name = f"search-{task}-{pruner}"
+    path = folder / f"{name}.toml"
+    path.write_text(study_toml(name, task, strategy, n_trials, pruner))
+    out = folder / name
+    wall, _, _ = run([sys.executable, "-m", "hpstudy", "run", str(path), "--out", str(out),
+                      "--quiet"], env)
+    store = Store(f"sqlite:///{out / 'study.db'}")
+    try:
+        data = read_study(store, name)
+    finally:
+        store.close()
+    best = final_candidates(data)["best"]
+    counts: dict[str, int] = {}
+    for record in data.records:
+        counts[record.status] = counts.get(record.status, 0) + 1
+    return Way(label, wall, float(best["val_metric"]), dict(best["params"]), counts)
+
+
+def optuna_way(task: str, strategy: str, n_trials: int, run: RunFn,
+               env: dict[str, str]) -> Way:
+    wall, _, found = run([sys.executable, str(BENCH / "optuna_plain.py"), task,
+                          "--n-trials", str(n_trials), "--sampler", strategy,
+                          "--pruner", "hyperband"], env)
+    task_obj = get_task(task)
+    params = task_obj.params_of(task_obj.make_config(found["best_params"]))
+    params.pop("seed", None)
+    return Way("plain Optuna + HyperbandPruner", wall, float(found["best_value"]), params,
+               found["states"])
+
+
+def retrain(way: Way, task: str, folder: Path) -> None:
+    """The best configuration retrained per seed and measured on the test split."""
+    task_obj = get_task(task)
+    splits = task_obj.load_splits(task_obj.make_config(way.params), None)
+    way.retrained = evaluate_on_test(task_obj, way.params, splits, SEEDS, "cpu",
+                                     folder / "models" / way.label.replace(" ", "_"))
+
+
+def run_search(task: str, strategy: str, n_trials: int, run: RunFn,
+               env: dict[str, str]) -> list[Way]:
+    """The three ways, one after another, then each best configuration retrained."""
+    with tempfile.TemporaryDirectory(prefix="hpstudy-search-") as tmp:
+        folder = Path(tmp)
+        ways = []
+        for label, pruner in (("hpstudy, no pruning", "none"), ("hpstudy + hyperband",
+                                                                "hyperband")):
+            ways.append(hpstudy_way(label, task, strategy, n_trials, pruner, run, env, folder))
+            print(f"  {label}: {ways[-1].wall_s:.1f} s, best val {ways[-1].best_val:.4g}",
+                  flush=True)
+        ways.append(optuna_way(task, strategy, n_trials, run, env))
+        print(f"  {ways[-1].label}: {ways[-1].wall_s:.1f} s, best val {ways[-1].best_val:.4g}",
+              flush=True)
+        for way in ways:
+            retrain(way, task, folder)
+    return ways
+
+
+def close_enough(task: str, value: float, reference: float) -> bool:
+    """Within 2% of an MSE (houses) or 0.3 points of an accuracy (usps); better counts too."""
+    if task == "houses":
+        return value <= reference * 1.02
+    return value >= reference - 0.3
+
+
+def format_search(task: str, strategy: str, n_trials: int, ways: list[Way]) -> list[str]:
+    unpruned, hyperband, plain = ways
+    metric = get_task(task).metric_name
+    lines = [f"## Search with pruning: {task}, {strategy}, {n_trials} configurations, full "
+             "epochs (`bench/search.py`)", "",
+             "Three ways in one invocation, each a separate process timed from start to exit "
+             "(hpstudy with its default workers, one per core; the plain Optuna script in one "
+             "process on torch's default threads). Best val = the best value the search "
+             f"found ({metric}); retrained = that configuration trained again on seeds "
+             f"{', '.join(map(str, SEEDS))} (mean ± std), with its test value.", "",
+             "| way | wall (s) | trainings by status | best val found | retrained val | "
+             "retrained test | best configuration |",
+             "|---|---:|---|---:|---:|---:|---|"]
+    for way in ways:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(way.counts.items()))
+        config = " ".join(f"{k}={_short(way.params.get(k))}"
+                          for k in ("lr", "width", "batch_size", "layers", "dropout",
+                                    "batch_norm", "augment_shift") if k in way.params)
+        lines.append(f"| {way.label} | {way.wall_s:.1f} | {counts} | {way.best_val:.4f} | "
+                     f"{way.mean('val_metric'):.4f} ± {way.std('val_metric'):.4f} | "
+                     f"{way.mean('test_metric'):.4f} ± {way.std('test_metric'):.4f} | "
+                     f"{config} |")
+    faster, than_plain = TARGETS[task]
+    speed = unpruned.wall_s / hyperband.wall_s
+    versus = plain.wall_s / hyperband.wall_s
+    noise = max(w.std("val_metric") for w in ways)
+    lines += ["",
+              f"- hyperband vs no pruning: **{speed:.2f}x** less wall time (target >= "
+              f"{faster:g}x: {_yes(speed >= faster)}); best val {hyperband.best_val:.4f} vs "
+              f"{unpruned.best_val:.4f}: within {'2%' if task == 'houses' else '0.3 points'}: "
+              f"{_yes(close_enough(task, hyperband.best_val, unpruned.best_val))}",
+              f"- hyperband vs plain Optuna + HyperbandPruner: **{versus:.2f}x** faster "
+              f"(target >= {than_plain:g}x: {_yes(versus >= than_plain)}); best val "
+              f"{hyperband.best_val:.4f} vs {plain.best_val:.4f}: equal or better within noise: "
+              f"{_yes(_within_noise(task, hyperband.best_val, plain.best_val, noise))} (noise = "
+              f"the largest seed-to-seed std of a retrained best configuration, {noise:.4f})",
+              ""]
+    return lines
+
+
+def _within_noise(task: str, ours: float, theirs: float, noise: float) -> bool:
+    if task == "houses":
+        return ours <= theirs + noise
+    return ours >= theirs - noise
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)

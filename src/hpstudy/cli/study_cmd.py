@@ -23,7 +23,11 @@ def add_commands(commands: Any) -> None:
     presets = commands.add_parser("presets", help="list the built-in study presets")
     presets.set_defaults(handler=run_presets)
 
-    run = commands.add_parser("run", help="run (or resume) a study")
+    run = commands.add_parser(
+        "run", help="run (or resume) a study",
+        epilog="Pruning: a study file's [pruning] table (pruner = median | successive_halving "
+               "| hyperband) stops losing configurations early, judged on the mean over their "
+               "seeds; see docs/pruning.md and examples/houses-hyperband.toml.")
     run.add_argument("spec", help="a preset name (see `hpstudy presets`) or a .toml study file")
     run.add_argument("--out", type=Path, default=None, help="output directory "
                      "(default ./studies/NAME); holds study.db unless --storage is given")

@@ -34,7 +34,8 @@ INTRO = (
     "(dropout, batch normalization, random shifts, schedules). Both final configurations are "
     "retrained on the same seeds and evaluated once on the test set; the paired t-test is over "
     "those seeds' test metrics. Configurations are given as changes from the report's default. "
-    "Training time is that of one training of the configuration (mean over its seeds)."
+    "Training time is that of one training of the configuration (mean over its seeds), as "
+    "measured when it was trained (5-seed retrainings run a process per core)."
 )
 
 

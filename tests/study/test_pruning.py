@@ -4,6 +4,7 @@ study end to end (the example file)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tomllib
 from collections import defaultdict
@@ -361,3 +362,38 @@ def test_dashboard_serves_every_trials_intermediate_values(example_study):
         served = trials[rec.number]["intermediate_values"]
         assert [v["value"] for v in sorted(served, key=lambda v: v["step"])] == pytest.approx(
             rec.curves["val_metric"])
+
+
+def test_a_sampled_configuration_takes_its_seeds_before_a_rival_can(tmp_path, monkeypatch):
+    """With pruning, the worker that draws a configuration adds its other seeds already
+    claimed (running, in the same transaction): a rival worker that looks for work right after
+    they are added cannot start one of them alone."""
+    from hpstudy.study.runner import create_or_resume, prepare
+    from hpstudy.study.worker import Worker, WorkerOptions
+
+    spec = parse_spec({"name": "p", "task": "houses", "strategy": "random", "repeats": 3,
+                       "seed": 0, "defaults": {"epochs": 3, "layers": 1},
+                       "space": {"width": {"low": 4, "high": 64}},
+                       "budget": {"n_trials": 2}, "pruning": {"pruner": "hyperband"}})
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    store = Store(url)
+    create_or_resume(store, prepare(spec, get_task("houses"), False))
+    worker, rival = (Worker(WorkerOptions(url=url, study_name="p")) for _ in range(2))
+    # the rival is another process in real life: it does not share this process's file lock
+    monkeypatch.setattr(rival.store, "locked", contextlib.nullcontext)
+    rival_took: list = []
+    add = bulk.add_waiting
+
+    def add_then_rival(*args, **kwargs):
+        added = add(*args, **kwargs)
+        if not rival_took:
+            rival_took.append(rival.take())
+        return added
+
+    monkeypatch.setattr(bulk, "add_waiting", add_then_rival)
+    taken = worker.take()
+    assert [item.cfg.seed for item in taken] == [0, 1, 2]
+    assert len({item.config_id for item in taken}) == 1
+    assert all(item.config_id != taken[0].config_id for item in rival_took[0])
+    for opened in (worker.store, rival.store, store):
+        opened.close()

@@ -68,12 +68,17 @@ def _utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
-def add_waiting(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
+def add_waiting(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial],
+                claimed: bool = False) -> list[int]:
     """Add WAITING trials (made by `optuna.trial.create_trial`) with their params and user
-    attributes, numbered after the study's trials, as `study.add_trial` would one by one."""
+    attributes, numbered after the study's trials, as `study.add_trial` would one by one;
+    returns their ids. `claimed`: add them RUNNING with a first heartbeat instead (taken by
+    this worker in the same transaction, so that no other worker can take them first)."""
     if not trials:
-        return
+        return []
     study_id = study._study_id
+    state = TrialState.RUNNING if claimed else TrialState.WAITING
+    start = _utc_now() if claimed else None
     with backend(study).engine.begin() as connection:
         # the study row's lock serializes numbering, as in Optuna's own trial creation
         connection.execute(sqlalchemy.select(STUDIES.c.study_id)
@@ -82,8 +87,8 @@ def add_waiting(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial])
                                    .select_from(TRIALS)
                                    .where(TRIALS.c.study_id == study_id)).scalar_one()
         connection.execute(TRIALS.insert(), [
-            {"number": first + i, "study_id": study_id, "state": TrialState.WAITING,
-             "datetime_start": None, "datetime_complete": None} for i in range(len(trials))])
+            {"number": first + i, "study_id": study_id, "state": state,
+             "datetime_start": start, "datetime_complete": None} for i in range(len(trials))])
         ids: dict[int, int] = dict(connection.execute(
             sqlalchemy.select(TRIALS.c.number, TRIALS.c.trial_id)
             .where(TRIALS.c.study_id == study_id, TRIALS.c.number >= first)).all())
@@ -101,6 +106,10 @@ def add_waiting(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial])
             connection.execute(PARAMS.insert(), params)
         if attrs:
             connection.execute(USER_ATTRS.insert(), attrs)
+        added = [ids[first + i] for i in range(len(trials))]
+        if claimed:
+            connection.execute(HEARTBEATS.insert(), [{"trial_id": i} for i in added])
+    return added
 
 
 def waiting(study: optuna.Study, keys: Iterable[str] = ("params", "seed")) -> list[Waiting]:

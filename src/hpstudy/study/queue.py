@@ -66,21 +66,35 @@ def enqueue(store: Store, study: optuna.Study, planned: Sequence[Planned], role:
             ) -> int:
     """Queue the trainings the study does not hold yet (in one transaction); returns how
     many were added."""
+    return len(_add(store, study, planned, role, claimed=False))
+
+
+def enqueue_claimed(store: Store, study: optuna.Study, planned: Sequence[Planned]
+                    ) -> list[tuple[int, Planned]]:
+    """Add the trainings the study does not hold yet as claimed by this worker (running, with
+    a first heartbeat, in one transaction); returns (trial id, training) of those added."""
+    return _add(store, study, planned, "study", claimed=True)
+
+
+def _add(store: Store, study: optuna.Study, planned: Sequence[Planned], role: str,
+         claimed: bool) -> list[tuple[int, Planned]]:
     if not planned:
-        return 0
+        return []
     factors = distributions(study)
     held = store.retry(lambda: queued_keys(study), locked=False)
     new: list[optuna.trial.FrozenTrial] = []
+    added: list[Planned] = []
     for item in planned:
         if item.key in held:
             continue
+        added.append(item)
         attrs = {"params": item.params, "seed": item.seed, "config_id": item.key[0], "role": role}
         new.append(optuna.trial.create_trial(
             state=TrialState.WAITING, params={name: item.params[name] for name in factors},
             distributions=factors, user_attrs=attrs))
         held.add(item.key)
-    store.retry(lambda: bulk.add_waiting(study, new))
-    return len(new)
+    ids = store.retry(lambda: bulk.add_waiting(study, new, claimed))
+    return list(zip(ids, added, strict=True))
 
 
 def enqueue_slots(store: Store, study: optuna.Study, count: int) -> int:

@@ -162,13 +162,13 @@ class Worker:
         if self.spec.repeats == 1:
             return [slot]
         others = [Planned(params, seed) for seed in range(1, self.spec.repeats)]
-        queue.enqueue(self.store, self.study, others)
         if not self.pruner.active:
+            queue.enqueue(self.store, self.study, others)
             return [slot]
-        siblings = {t.trial_id: t for t in queue.waiting(self.study)
-                    if t.user_attrs.get("params") == params}
-        won = queue.claim(self.store, self.study, list(siblings))
-        return [slot] + [self.claimed(i, siblings[i].user_attrs) for i in won]
+        # taken in the transaction that adds them: no other worker can start a seed alone
+        added = queue.enqueue_claimed(self.store, self.study, others)
+        return [slot] + [Claimed(trial_id, self.config(params, item.seed), config_id(params))
+                         for trial_id, item in added]
 
     def data(self, cfg: Config) -> Splits:
         key = self.task.data_key(cfg)

@@ -45,7 +45,7 @@ def add_commands(commands: Any) -> None:
     reproduce.add_argument("--quick", action="store_true", help="fewer epochs (a few minutes)")
     reproduce.add_argument("--beyond", action="store_true", help="also run the presets "
                            "usps-beyond and houses-beyond (final choice by the rule best, about "
-                           "25 minutes in all on 2 cores), retrain the report's choice on their "
+                           "17 minutes in all on 2 cores), retrain the report's choice on their "
                            "seeds and open the report with the two side by side and a paired "
                            "test (--rule applies to the report's presets)")
     reproduce.add_argument("--out", type=Path, default=Path("studies/reproduction"))

@@ -10,14 +10,13 @@ again; it waits, like the final choice, for the beyond study to have its final c
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hpstudy.errors import ConfigError
-from hpstudy.study.final import evaluate_on_test, plain, report_candidate
+from hpstudy.study.final import plain, report_candidate, tested_on_seeds
 from hpstudy.study.reader import read_study
 from hpstudy.study.records import StudyData
 from hpstudy.study.storage import Store
@@ -79,21 +78,10 @@ def baseline_choice(store: Store, beyond_name: str, reproduction: StudyData, out
         return dict(stored)
     if beyond.final is None:
         return None
-    task = get_task(reproduction.task)
-    splits = task.load_splits(task.make_config(params), data_dir)
-    runs = evaluate_on_test(task, params, splits, seeds, device, out_dir / "baseline-models")
-    baseline = {
-        "rule": "report",
-        "study": reproduction.name,
-        "params": params,
-        "seeds": seeds,
-        "val_metric": statistics.fmean(r["val_metric"] for r in runs),
-        "train_metric": statistics.fmean(r["train_metric"] for r in runs),
-        "test_metric": statistics.fmean(r["test_metric"] for r in runs),
-        "test_metrics": [r["test_metric"] for r in runs],
-        "runs": runs,
-        "made_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    tested = tested_on_seeds(get_task(reproduction.task), params, seeds, data_dir, device,
+                             out_dir / "baseline-models")
+    baseline = {"rule": "report", "study": reproduction.name, **tested,
+                "made_at": datetime.now(UTC).isoformat(timespec="seconds")}
     store.retry(lambda: store.load(beyond_name).set_user_attr("baseline", baseline))
     return baseline
 

@@ -133,6 +133,23 @@ def evaluate_on_test(
     return runs
 
 
+def tested_on_seeds(task: Task, params: dict[str, Any], seeds: list[int],
+                    data_dir: Path | None, device: str, models_dir: Path) -> dict[str, Any]:
+    """`params` retrained on each of `seeds` and tested once (`evaluate_on_test`): the
+    per-seed runs and their means."""
+    splits = task.load_splits(task.make_config(params), data_dir)
+    runs = evaluate_on_test(task, params, splits, seeds, device, models_dir)
+    return {
+        "params": params,
+        "seeds": seeds,
+        "val_metric": statistics.fmean(r["val_metric"] for r in runs),
+        "train_metric": statistics.fmean(r["train_metric"] for r in runs),
+        "test_metric": statistics.fmean(r["test_metric"] for r in runs),
+        "test_metrics": [r["test_metric"] for r in runs],
+        "runs": runs,
+    }
+
+
 def gather_candidates(data: StudyData, task: Task, rule: str, tolerance: float,
                       seeds: list[int], data_dir: Path | None, device: str
                       ) -> dict[str, dict[str, Any]]:
@@ -198,17 +215,9 @@ def choose_and_test(data: StudyData, rule: str, tolerance: float, data_dir: Path
     seeds = data.spec.final_seed_list
     candidates = gather_candidates(data, task, rule, tolerance, seeds, data_dir, device)
     chosen = pick(rule, candidates)
-    splits = task.load_splits(task.make_config(chosen["params"]), data_dir)
-    runs = evaluate_on_test(task, chosen["params"], splits, seeds, device, out_dir / "models")
     return {
         "rule": rule,
-        "params": chosen["params"],
-        "seeds": seeds,
-        "val_metric": statistics.fmean(r["val_metric"] for r in runs),
-        "train_metric": statistics.fmean(r["train_metric"] for r in runs),
-        "test_metric": statistics.fmean(r["test_metric"] for r in runs),
-        "test_metrics": [r["test_metric"] for r in runs],
-        "runs": runs,
+        **tested_on_seeds(task, chosen["params"], seeds, data_dir, device, out_dir / "models"),
         "tolerance": tolerance,
         "explanation": chosen["explanation"],
         "candidates": list(candidates.values()),

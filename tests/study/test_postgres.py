@@ -177,6 +177,25 @@ def test_three_workers_train_each_configuration_once(postgres, procs, capsys, tm
     store.close()
 
 
+def run_and_kill_a_worker(procs, url: str, path: Path, name: str, running: int):
+    """`hpstudy run` (one worker) and a second `hpstudy worker` on the study, the second
+    killed with SIGKILL once at least `running` trainings are running; returns the store, the
+    run, which has exited 0, and the killed worker (short heartbeats, so the killed worker's
+    trainings go stale quickly)."""
+    env = {"HPSTUDY_HEARTBEAT_S": "1", "HPSTUDY_GRACE_S": "3"}
+    store = create(url, path)  # so that both workers start at once
+    run = procs("run", str(path), "--storage", url, "--jobs", "1", label="run", env=env)
+    victim = procs("worker", "--storage", url, "--study", name, label="victim", env=env)
+    wait_until(lambda: states(store, name)[TrialState.RUNNING] >= running, 90,
+               "both workers to be training")
+    time.sleep(0.5)
+    assert victim.popen.poll() is None
+    victim.popen.send_signal(signal.SIGKILL)
+    assert victim.wait() == -signal.SIGKILL
+    assert run.wait() == 0, run.text()
+    return store, run, victim
+
+
 @pytest.mark.postgres
 def test_killed_worker_training_is_retried(postgres, procs, capsys, tmp_path):
     """A worker killed with SIGKILL mid-training: its training goes stale (no heartbeat), is
@@ -184,17 +203,7 @@ def test_killed_worker_training_is_retried(postgres, procs, capsys, tmp_path):
     name = f"kill-{uuid.uuid4().hex[:8]}"
     url = postgres.url
     path = study_file(tmp_path, name, [16, 8, 24, 32, 12], epochs=200)
-    env = {"HPSTUDY_HEARTBEAT_S": "1", "HPSTUDY_GRACE_S": "3"}
-    store = create(url, path)  # so that both workers start at once
-    run = procs("run", str(path), "--storage", url, "--jobs", "1", label="run", env=env)
-    victim = procs("worker", "--storage", url, "--study", name, label="victim", env=env)
-    wait_until(lambda: states(store, name)[TrialState.RUNNING] == 2, 90,
-               "both workers to be training")
-    time.sleep(0.5)
-    assert victim.popen.poll() is None
-    victim.popen.send_signal(signal.SIGKILL)
-    assert victim.wait() == -signal.SIGKILL
-    assert run.wait() == 0, run.text()
+    store, run, victim = run_and_kill_a_worker(procs, url, path, name, running=2)
     assert_trained_once(store, name, 5)
     attempts, listing = trials_json(url, name, capsys, "--all")
     failed = [r for r in attempts if r["status"] == "failed"]
@@ -337,17 +346,7 @@ def test_killed_worker_with_pruning_loses_and_repeats_nothing(postgres, procs, c
     name = f"prune-kill-{uuid.uuid4().hex[:8]}"
     url = postgres.url
     path = pruned_study_file(tmp_path, name)
-    env = {"HPSTUDY_HEARTBEAT_S": "1", "HPSTUDY_GRACE_S": "3"}
-    store = create(url, path)
-    run = procs("run", str(path), "--storage", url, "--jobs", "1", label="run", env=env)
-    victim = procs("worker", "--storage", url, "--study", name, label="victim", env=env)
-    wait_until(lambda: states(store, name)[TrialState.RUNNING] >= 12, 90,
-               "both workers to be training")
-    time.sleep(0.5)
-    assert victim.popen.poll() is None
-    victim.popen.send_signal(signal.SIGKILL)
-    assert victim.wait() == -signal.SIGKILL
-    assert run.wait() == 0, run.text()
+    store, run, _ = run_and_kill_a_worker(procs, url, path, name, running=12)
     trials = store.load(name).get_trials(deepcopy=False)
     ended = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     keys = [(t.user_attrs["config_id"], t.user_attrs["seed"]) for t in ended]

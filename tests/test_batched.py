@@ -198,7 +198,8 @@ def test_group_key_none_for_unstackable_tasks() -> None:
     [({"seed": 4}, True), ({"lr": 0.1}, True), ({"epochs": 7}, True),
      ({"optimizer": "sgd", "weight_decay": 0.1}, True), ({"width": 32}, False),
      ({"batch_size": 8}, False), ({"loss": "gaussian_nll"}, False),
-     ({"normalize": False}, False), ({"activation": "tanh"}, False)],
+     ({"normalize": False}, False), ({"activation": "tanh"}, False),
+     ({"dropout": 0.2}, False)],
 )
 def test_group_key_shares_only_same_shape(change: dict[str, object], shared: bool) -> None:
     """Seed, lr, epochs, optimizer and decay may differ within a group; shape and data not."""
@@ -221,10 +222,16 @@ def test_train_group_empty_returns_empty(splits: Splits) -> None:
     "model",
     [nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Linear(2, 1)),
      nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2), nn.Tanh(), nn.Linear(2, 1)),
-     nn.Sequential(nn.Linear(2, 2), nn.Dropout(), nn.Linear(2, 1)), nn.Linear(2, 1)],
+     nn.Sequential(nn.Linear(2, 2), nn.Dropout(), nn.Linear(2, 1)), nn.Linear(2, 1),
+     nn.Sequential(nn.Linear(2, 2), nn.Dropout(), nn.ReLU(), nn.Linear(2, 1)),
+     nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Dropout(0.1), nn.Linear(2, 2), nn.ReLU(),
+                   nn.Dropout(0.2), nn.Linear(2, 1)),
+     nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Dropout(0.1), nn.Linear(2, 2), nn.ReLU(),
+                   nn.Linear(2, 1))],
 )
 def test_mlp_of_non_mlp_raises(model: nn.Module) -> None:
-    """Only Linear, activation, ..., Linear with one activation type can be stacked."""
+    """Only Linear, activation, [Dropout,] ..., Linear with one activation type and one
+    dropout probability after every activation can be stacked."""
     with pytest.raises(ValueError, match="Only a Sequential of Linear layers"):
         mlp_of(model)
 
@@ -240,3 +247,56 @@ def test_loss_gradient_mse_shortcut_equals_autograd(splits: Splits) -> None:
     shortcut = training.loss_gradient(out, target)
     training.plain_mse = False
     assert torch.allclose(shortcut, training.loss_gradient(out, target), rtol=1e-6, atol=0)
+
+
+def test_mlp_of_reads_dropout_after_each_activation() -> None:
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Dropout(0.3), nn.Linear(4, 4),
+                          nn.ReLU(), nn.Dropout(0.3), nn.Linear(4, 1))
+    mlp, linears = mlp_of(model)
+    assert (mlp.sizes, mlp.dropout, len(linears)) == ((3, 4, 4, 1), 0.3, 3)
+    assert mlp_of(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)))[0].dropout == 0.0
+
+
+def test_train_group_with_dropout_matches_solo(splits: Splits) -> None:
+    """Each model of a stack draws its dropout noise from torch's state after its own
+    initialisation, as a solo training does: seeds and rates differ, results match; the last
+    batch of an epoch is smaller (1000 rows, batch 64)."""
+    cfgs = [houses_config(dropout=0.25, seed=s, lr=lr, epochs=4)
+            for s, lr in ((0, 0.003), (1, 0.003), (2, 0.01))]
+    assert group_key(HOUSES, cfgs[0]) is not None
+    assert_matches_solo(cfgs, splits)
+
+
+def test_dropout_noise_differs_between_models_and_steps(splits: Splits) -> None:
+    """Without the per-model generators every model would see the same noise: two seeds with
+    equal initial weights would then train alike. Dropout changes the numbers (it is used)."""
+    plain = train_group(HOUSES, [houses_config(epochs=2)], splits)[0]
+    dropped = train_group(HOUSES, [houses_config(epochs=2, dropout=0.5)], splits)[0]
+    assert not close(plain.val_metric, dropped.val_metric)
+    generators = [torch.Generator().manual_seed(s) for s in (0, 1)]
+    mlp = mlp_of(HOUSES.build_model(houses_config(dropout=0.5), splits))[0]
+    first = batched.dropout_masks(mlp, generators, 16, torch.device("cpu"))
+    second = batched.dropout_masks(mlp, generators, 16, torch.device("cpu"))
+    assert len(first) == 2 and first[0].shape == (2, 16, 8)
+    assert not torch.equal(first[0][0], first[0][1])
+    assert not torch.equal(first[0], second[0])
+    assert set(first[0].unique().tolist()) == {0.0, 2.0}
+
+
+def test_stacks_side_by_side_are_judged_together_and_equal_alone(splits: Splits) -> None:
+    """Stacks of different shapes train one epoch each in turn: the judge sees every run of
+    both at each epoch, and each stack's results equal its training alone."""
+    narrow = [houses_config(seed=s, epochs=4) for s in (0, 1)]
+    wide = [houses_config(width=16, batch_size=32, dropout=0.1, epochs=4)]
+    calls: list[tuple[int, int]] = []
+
+    def judge(epoch: int, values: list[tuple[Config, float]]) -> set[Config]:
+        calls.append((epoch, len(values)))
+        return {narrow[1]} if epoch == 2 else set()
+
+    together = batched.train_groups(HOUSES, [narrow, wide], splits, judge=judge)
+    assert calls == [(1, 3), (2, 3), (3, 2)]  # the last epoch ends every run: nothing to judge
+    assert together[0][1].status == "pruned" and together[0][1].epochs_run == 2
+    for alone, side in ((train_group(HOUSES, narrow, splits)[:1], together[0][:1]),
+                        (train_group(HOUSES, wide, splits), together[1])):
+        assert_same(side[0], alone[0])

@@ -1,7 +1,8 @@
 """Train several MLP trials at once, as one stack of models.
 
 Trainings of an MLP task (one whose `stackable(cfg)` says its model is a `Sequential` of
-`Linear` layers and activations, as `houses`) that share the task, every hyperparameter but
+`Linear` layers and activations, each activation optionally followed by `nn.Dropout`, as
+`houses`) that share the task, every hyperparameter but
 seed, lr, optimizer, weight_decay and epochs, and the data (the task's `data_key`) train
 together (`group_key` says which). Trainings with a schedule, a warm-up, gradient clipping or a
 momentum other than their optimizer's default are not stacked: they train solo.
@@ -15,11 +16,15 @@ share (optimizer, lr, weight_decay) when there are few blocks, else one update w
 weight-decay column (always for rmsprop, which has no fused kernel).
 
 Each training starts from `task.build_model` after `torch.manual_seed(seed)`, shuffles with its
-own `torch.Generator().manual_seed(seed)` (one `randperm` per epoch) and follows
+own `torch.Generator().manual_seed(seed)` (one `randperm` per epoch), draws its dropout noise
+from a generator holding torch's state after its initialisation (as nn.Dropout would draw it
+in a solo training: `bernoulli_`, then `div_`, per layer and step) and follows
 `train_at_epochs`: results at each requested epoch, "diverged" on a non-finite training loss or
 `chance_patience` epochs at chance level; results equal `train()`'s within float rounding.
 Configurations that differ only in `epochs` are one training measured at each of them. A
 training leaves the stack after its last requested epoch or when it stops early.
+`train_groups` trains stacks of different shapes side by side, one epoch of each in turn, so
+that a pruning judge sees all their runs at each epoch.
 
 Time: `train_time_s` is a training's share of the stack's step time. Each epoch's wall time
 (gathering the shuffled batches, forward, backward, updates and mean losses of every model) is
@@ -108,26 +113,36 @@ def activation_functions(module: nn.Module) -> tuple[Forward, Backward] | None:
 
 @dataclass(frozen=True)
 class Mlp:
-    """The shape of a Sequential MLP: layer sizes and one activation between layers."""
+    """The shape of a Sequential MLP: layer sizes, one activation between layers and the
+    dropout probability after each activation (0: none)."""
 
     sizes: tuple[int, ...]  # input, hidden..., output
     forward: Forward
     backward: Backward
+    dropout: float = 0.0
 
 
 def mlp_of(model: nn.Module) -> tuple[Mlp, list[nn.Linear]]:
     """The shape and the Linear layers of `model`; ValueError unless it is Linear, activation,
-    ..., Linear with one activation type."""
+    [Dropout,] ..., Linear with one activation type and one dropout probability."""
     modules = list(model.children()) if isinstance(model, nn.Sequential) else []
-    linears = [m for m in modules[0::2] if type(m) is nn.Linear and m.bias is not None]
-    functions = [activation_functions(m) for m in modules[1::2]]
-    kinds = {repr(m) for m in modules[1::2]}  # one type, with the same settings
-    if (len(modules) < 3 or len(modules) % 2 == 0 or len(linears) != len(modules[0::2])
-            or len(kinds) != 1 or functions[0] is None):
+    dropouts = [m for m in modules if type(m) is nn.Dropout]
+    rest = [m for m in modules if type(m) is not nn.Dropout]
+    linears = [m for m in rest[0::2] if type(m) is nn.Linear and m.bias is not None]
+    functions = [activation_functions(m) for m in rest[1::2]]
+    kinds = {repr(m) for m in rest[1::2]}  # one type, with the same settings
+    after_activation = all(type(modules[i - 1]) is not nn.Linear and type(modules[i - 1])
+                           is not nn.Dropout for i, m in enumerate(modules)
+                           if type(m) is nn.Dropout)
+    if (len(rest) < 3 or len(rest) % 2 == 0 or len(linears) != len(rest[0::2])
+            or len(kinds) != 1 or functions[0] is None
+            or (dropouts and (len(dropouts) != len(rest) // 2 or not after_activation
+                              or len({m.p for m in dropouts}) != 1))):
         raise ValueError("Only a Sequential of Linear layers with one activation between them "
-                         f"can be stacked; got {model!r}.")
+                         f"(each optionally followed by one Dropout) can be stacked; got "
+                         f"{model!r}.")
     sizes = (linears[0].in_features, *(m.out_features for m in linears))
-    return Mlp(sizes, *functions[0]), linears
+    return Mlp(sizes, *functions[0], dropouts[0].p if dropouts else 0.0), linears
 
 
 def stacked_parameters(models: Sequence[Sequence[nn.Linear]], device: str) -> list[Tensor]:
@@ -140,26 +155,61 @@ def stacked_parameters(models: Sequence[Sequence[nn.Linear]], device: str) -> li
     return [p.to(device).contiguous() for p in params]
 
 
-def stacked_forward(mlp: Mlp, params: Sequence[Tensor], x: Tensor
-                    ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-    """Outputs (models, batch, out) of every model, with each layer's input and pre-activation."""
-    inputs, pre = [x], []
+def stacked_forward(mlp: Mlp, params: Sequence[Tensor], x: Tensor,
+                    masks: Sequence[Tensor] = ()) -> tuple[Tensor, Saved]:
+    """Outputs (models, batch, out) of every model, with what the backward pass needs; `masks`
+    (training with dropout) scale each hidden layer's activations, as nn.Dropout's noise."""
+    saved = Saved([x], [], [], list(masks))
     for i in range(0, len(params) - 2, 2):
-        pre.append(torch.baddbmm(params[i + 1], inputs[-1], params[i]))
-        inputs.append(mlp.forward(pre[-1]))
-    return torch.baddbmm(params[-1], inputs[-1], params[-2]), inputs, pre
+        saved.pre.append(torch.baddbmm(params[i + 1], saved.inputs[-1], params[i]))
+        saved.activated.append(mlp.forward(saved.pre[-1]))
+        layer = i // 2
+        saved.inputs.append(saved.activated[-1] * masks[layer] if masks
+                            else saved.activated[-1])
+    return torch.baddbmm(params[-1], saved.inputs[-1], params[-2]), saved
+
+
+@dataclass
+class Saved:
+    """Per layer: its input, and per hidden layer its pre-activation, activation and dropout
+    mask (if any)."""
+
+    inputs: list[Tensor]
+    pre: list[Tensor]
+    activated: list[Tensor]
+    masks: list[Tensor]
 
 
 def stacked_backward(mlp: Mlp, transposed: Sequence[Tensor], grad: Tensor,
-                     inputs: list[Tensor], pre: list[Tensor]) -> list[Tensor]:
+                     saved: Saved) -> list[Tensor]:
     """Gradients of the parameters (in their order) from the gradient of the outputs;
     `transposed` holds each layer's weights as (models, out, in)."""
     grads: list[Tensor] = []
     for i in range(len(transposed) - 1, -1, -1):
-        grads += [grad.sum(1, keepdim=True), torch.bmm(inputs[i].transpose(1, 2), grad)]
+        grads += [grad.sum(1, keepdim=True), torch.bmm(saved.inputs[i].transpose(1, 2), grad)]
         if i:
-            grad = mlp.backward(torch.bmm(grad, transposed[i]), pre[i - 1], inputs[i])
+            grad = torch.bmm(grad, transposed[i])
+            if saved.masks:
+                grad = grad * saved.masks[i - 1]
+            grad = mlp.backward(grad, saved.pre[i - 1], saved.activated[i - 1])
     return grads[::-1]
+
+
+def dropout_masks(mlp: Mlp, generators: Sequence[torch.Generator], rows: int,
+                  device: torch.device) -> list[Tensor]:
+    """One training step's dropout noise for every hidden layer, (models, rows, width): each
+    model's drawn from its own generator exactly as nn.Dropout draws it (bernoulli_, then
+    div_), so that its numbers equal a solo training's."""
+    if not mlp.dropout:
+        return []
+    keep = 1 - mlp.dropout
+    masks = []
+    for width in mlp.sizes[1:-1]:
+        draws = [torch.empty(rows, width).bernoulli_(keep, generator=generator)
+                 for generator in generators]
+        noise = draws[0][None] if len(draws) == 1 else torch.stack(draws)
+        masks.append(noise.div_(keep) if device.type == "cpu" else noise.div_(keep).to(device))
+    return masks
 
 
 @dataclass
@@ -170,6 +220,7 @@ class Run:
     wanted: list[int]
     shuffle: torch.Generator
     watch: ChanceWatch
+    dropout: torch.Generator = field(default_factory=torch.Generator)  # torch's after init
     curves: dict[str, list[float]] = field(
         default_factory=lambda: {"train_loss": [], "val_loss": [], "val_metric": []})
     results: dict[int, TrialResult] = field(default_factory=dict)
@@ -253,43 +304,36 @@ class GroupTraining:
     drops the trainings that are done."""
 
     def __init__(self, task: Task, splits: Splits, runs: list[Run], stack: Stack,
-                 chance_patience: int, judge: Judge | None = None):
+                 chance_patience: int):
         self.task, self.splits, self.stack = task, splits, stack
-        self.judge = judge
         self.active = list(runs)  # row i of the stack trains active[i]
         self.cfg = runs[0].cfg  # the loss settings all runs share
         self.chance_patience = chance_patience
         self.plain_mse = task.plain_mse(self.cfg)
 
-    def run(self) -> None:
-        """Train until every run is done."""
-        epoch = 0
-        while self.active:
-            epoch += 1
-            losses = self.train_epoch()
-            val_out = self.outputs(self.splits.x_val, self.stack.params)
-            for row, run in enumerate(self.active):
-                self.record(run, row, epoch, losses[row], val_out[row])
-            if self.judge is not None:
-                self.prune(epoch, self.judge)
-            keep = [row for row, run in enumerate(self.active) if not run.done]
-            if len(keep) < len(self.active):
-                self.active = [self.active[row] for row in keep]
-                if keep:
-                    self.stack.keep(keep)
+    def advance(self, epoch: int) -> None:
+        """Train one epoch of every run still going and record it."""
+        losses = self.train_epoch()
+        val_out = self.outputs(self.splits.x_val, self.stack.params)
+        for row, run in enumerate(self.active):
+            self.record(run, row, epoch, losses[row], val_out[row])
 
-    def prune(self, epoch: int, judge: Judge) -> None:
-        """Ask `judge` about the runs still going; a pruned run is measured as it is and leaves
-        the stack with the finished ones (the other rows' numbers are untouched)."""
-        going = [(row, run) for row, run in enumerate(self.active) if not run.done]
-        if not going:
-            return
-        stop = judge(epoch, [(run.cfg, run.curves["val_metric"][-1]) for _, run in going])
-        for row, run in going:
-            if run.cfg in stop:
-                stopped = self.snapshot(run, row, PRUNED, pruned_reason(epoch))
-                run.results |= {e: stopped for e in run.wanted if e not in run.results}
-                run.done = True
+    def going(self) -> list[tuple[int, Run]]:
+        return [(row, run) for row, run in enumerate(self.active) if not run.done]
+
+    def prune(self, row: int, run: Run, epoch: int) -> None:
+        """Stop a run as pruned: it is measured as it is and leaves the stack with the
+        finished ones (the other rows' numbers are untouched)."""
+        stopped = self.snapshot(run, row, PRUNED, pruned_reason(epoch))
+        run.results |= {e: stopped for e in run.wanted if e not in run.results}
+        run.done = True
+
+    def drop_done(self) -> None:
+        keep = [row for row, run in enumerate(self.active) if not run.done]
+        if len(keep) < len(self.active):
+            self.active = [self.active[row] for row in keep]
+            if keep:
+                self.stack.keep(keep)
 
     def train_epoch(self) -> list[float]:
         """One pass of every model over its own shuffle of the training split; returns each
@@ -301,11 +345,14 @@ class GroupTraining:
         started = _clock()
         x, y = x_all[orders], y_all[orders]
         outputs = x.new_empty(len(self.active), len(x_all), stack.mlp.sizes[-1])
+        generators = [run.dropout for run in self.active]
         for start in range(0, len(x_all), size):
-            out, inputs, pre = stacked_forward(stack.mlp, stack.params, x[:, start : start + size])
+            batch = x[:, start : start + size]
+            masks = dropout_masks(stack.mlp, generators, batch.shape[1], x.device)
+            out, saved = stacked_forward(stack.mlp, stack.params, batch, masks)
             outputs[:, start : start + size] = out
             grad = self.loss_gradient(out, y[:, start : start + size])
-            stack.update(stacked_backward(stack.mlp, stack.transposed, grad, inputs, pre))
+            stack.update(stacked_backward(stack.mlp, stack.transposed, grad, saved))
         losses = [float(self.task.loss(run.cfg, outputs[row], y[row]))
                   for row, run in enumerate(self.active)]
         share = (_clock() - started) / len(self.active)
@@ -359,6 +406,28 @@ class GroupTraining:
                                curves=run.curves)
 
 
+def side_by_side(trainings: Sequence[GroupTraining], judge: Judge | None) -> None:
+    """Train stacks until every run is done, one epoch of each in turn; after every epoch
+    `judge` is asked once about the runs of all of them, so that configurations reaching an
+    epoch together are judged together."""
+    epoch = 0
+    while going := [training for training in trainings if training.active]:
+        epoch += 1
+        for training in going:
+            training.advance(epoch)
+        if judge is not None:
+            pending = [(training, row, run) for training in going
+                       for row, run in training.going()]
+            if pending:
+                stop = judge(epoch, [(run.cfg, run.curves["val_metric"][-1])
+                                     for _, _, run in pending])
+                for training, row, run in pending:
+                    if run.cfg in stop:
+                        training.prune(row, run, epoch)
+        for training in going:
+            training.drop_done()
+
+
 def train_group(
     task: Task,
     cfgs: Sequence[Config],
@@ -372,15 +441,35 @@ def train_group(
     train(task, cfg, splits); `judge`, after every epoch, names the runs to stop as pruned."""
     if not cfgs:
         return []
-    keys = {group_key(task, cfg) for cfg in cfgs}
-    if None in keys or len(keys) > 1:
-        raise ValueError(f"These configs cannot be trained as one group (keys: {keys}).")
+    return train_groups(task, [cfgs], splits, device=device, chance_patience=chance_patience,
+                        judge=judge)[0]
+
+
+def train_groups(
+    task: Task,
+    groups: Sequence[Sequence[Config]],
+    splits: Splits,
+    *,
+    device: str = "cpu",
+    chance_patience: int = DEFAULT_CHANCE_PATIENCE,
+    judge: Judge | None = None,
+) -> list[list[TrialResult]]:
+    """Several stacks trained side by side (`side_by_side`), each group of configs one stack:
+    per group, one TrialResult per cfg, in order, as `train_group` gives it."""
     moved = splits.to(device)
-    runs = plan_runs(task, cfgs, moved, chance_patience)
-    GroupTraining(task, moved, list(runs.values()), build_stack(task, runs, splits, device),
-                  chance_patience, judge).run()
-    return [replace(runs[cfg.replace(epochs=0)].results[cfg.epochs], params=task.params_of(cfg))
-            for cfg in cfgs]
+    trainings, planned = [], []
+    for cfgs in groups:
+        keys = {group_key(task, cfg) for cfg in cfgs}
+        if not cfgs or None in keys or len(keys) > 1:
+            raise ValueError(f"These configs cannot be trained as one group (keys: {keys}).")
+        runs = plan_runs(task, cfgs, moved, chance_patience)
+        trainings.append(GroupTraining(task, moved, list(runs.values()),
+                                       build_stack(task, runs, splits, device),
+                                       chance_patience))
+        planned.append(runs)
+    side_by_side(trainings, judge)
+    return [[replace(runs[cfg.replace(epochs=0)].results[cfg.epochs], params=task.params_of(cfg))
+             for cfg in cfgs] for cfgs, runs in zip(groups, planned, strict=True)]
 
 
 def plan_runs(task: Task, cfgs: Sequence[Config], splits: Splits,
@@ -405,7 +494,8 @@ def build_stack(task: Task, runs: dict[Config, Run], splits: Splits, device: str
     for run in runs.values():
         torch.manual_seed(run.cfg.seed)
         mlp, linears = mlp_of(task.build_model(run.cfg, splits))
-        shapes.add(mlp.sizes)
+        run.dropout.set_state(torch.get_rng_state())  # a solo training's dropout draws next
+        shapes.add((mlp.sizes, mlp.dropout))
         models.append(linears)
     if len(shapes) != 1:
         raise ValueError(f"The models of one group must have one shape; got {sorted(shapes)}.")

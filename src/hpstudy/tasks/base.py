@@ -112,7 +112,8 @@ class Task(ABC):
 
     def stackable(self, cfg: Config) -> bool:
         """Whether `build_model(cfg)` is a Sequential of Linear layers with one activation
-        between them, so that trainings of it can be vectorized (`hpstudy.batched`)."""
+        between them (each optionally followed by one nn.Dropout of one probability), so that
+        trainings of it can be vectorized (`hpstudy.batched`)."""
         return False
 
     def plain_mse(self, cfg: Config) -> bool:

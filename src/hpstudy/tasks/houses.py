@@ -57,7 +57,7 @@ class HousesTask(Task):
         return cfg.normalize
 
     def stackable(self, cfg: Config) -> bool:
-        return type(self).build_model is HousesTask.build_model and not cfg.dropout
+        return type(self).build_model is HousesTask.build_model
 
     def plain_mse(self, cfg: Config) -> bool:
         return type(self).loss is HousesTask.loss and cfg.loss == "mse"

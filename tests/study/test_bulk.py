@@ -114,3 +114,42 @@ def test_concurrent_claims_win_each_trial_once(store: Store) -> None:
     claimed = [trial_id for part in won for trial_id in part]
     assert sorted(claimed) == sorted(ids)
     assert bulk.state_counts(study) == {TrialState.RUNNING: 40}
+
+
+def test_random_slots_drawn_ahead_equal_optuna_suggest_calls(tmp_path) -> None:
+    """A random slot filled in one transaction (`draw_ahead`) holds the params, distributions
+    and user attributes that `Trial.suggest_*` and `set_user_attr` give with the same sampler:
+    float and int ranges on log scales, a list, and a list of one value."""
+    from hpstudy.study import queue
+    from hpstudy.study.runner import create_or_resume, prepare
+    from hpstudy.study.spec import parse_spec
+    from hpstudy.study.strategies import get_strategy
+    from hpstudy.tasks import get_task
+
+    spec = parse_spec({"name": "r", "task": "houses", "strategy": "random", "seed": 3,
+                       "space": {"lr": {"low": 1e-4, "high": 0.1, "log": True},
+                                 "width": {"low": 4, "high": 128, "log": True},
+                                 "dropout": {"low": 0.0, "high": 0.5},
+                                 "activation": ["relu", "tanh", "gelu"], "loss": ["mse"]},
+                       "budget": {"n_trials": 3}})
+    stored = []
+    for way in ("suggest", "ahead"):
+        store = Store(f"sqlite:///{tmp_path / f'{way}.db'}")
+        create_or_resume(store, prepare(spec, get_task("houses"), False))
+        study = store.load("r")
+        baseline = study.user_attrs["defaults"]
+        for waiting in sorted(queue.waiting(study), key=lambda t: t.number):
+            assert queue.claim(store, study, [waiting.trial_id]) == [waiting.trial_id]
+            sampler = get_strategy("random").sampler(spec.seed, waiting.number)
+            if way == "suggest":
+                trial = queue.open_trial(store, study, waiting.trial_id, sampler)
+                queue.fill_sampled(store, trial, baseline)
+            else:
+                queue.draw_ahead(store, study, waiting.trial_id, sampler, baseline)
+        fresh = store.load("r")
+        stored.append([(t.params, t.distributions, t.user_attrs)
+                       for t in fresh.get_trials(deepcopy=False)])
+        store.close()
+    assert stored[0] == stored[1]
+    assert len({attrs["config_id"] for _, _, attrs in stored[0]}) == 3
+    assert all(params["loss"] == "mse" and len(params) == 5 for params, _, _ in stored[0])

@@ -364,3 +364,39 @@ def test_killed_worker_with_pruning_loses_and_repeats_nothing(postgres, procs, c
              if len(ends) > 1 and "diverged" not in {status for status, _ in ends}}
     assert not split, split
     store.close()
+
+
+@pytest.mark.postgres
+def test_killed_worker_of_a_random_pruned_study_loses_and_repeats_nothing(postgres, procs,
+                                                                          tmp_path):
+    """Random draws with pruning: two `hpstudy worker`s each fill their share of the open
+    slots at once (half of those open) and one is killed with SIGKILL mid-training; the other
+    trains what the victim held, and every drawn configuration's seeds end once each."""
+    name = f"prune-random-kill-{uuid.uuid4().hex[:8]}"
+    url = postgres.url
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'name = "{name}"\ntask = "houses"\nstrategy = "random"\nrepeats = 2\n'
+                    "seed = 0\n[defaults]\nbatch_size = 8\nlayers = 2\nepochs = 100\n"
+                    "[space]\nwidth = {low = 8, high = 24}\n"
+                    "lr = {low = 0.0002, high = 0.003, log = true}\n[budget]\nn_trials = 8\n"
+                    '[pruning]\npruner = "median"\nmin_epochs = 10\nwarmup_trials = 2\n')
+    env = {"HPSTUDY_HEARTBEAT_S": "1", "HPSTUDY_GRACE_S": "3"}
+    store = create(url, path)
+    survivor = procs("worker", "--storage", url, "--study", name, label="survivor", env=env)
+    victim = procs("worker", "--storage", url, "--study", name, label="victim", env=env)
+    # the first to take fills 4 slots (8 trainings), the other 2 (4 trainings)
+    wait_until(lambda: states(store, name)[TrialState.RUNNING] >= 12, 90,
+               "both workers to be training")
+    time.sleep(0.5)
+    victim.popen.send_signal(signal.SIGKILL)
+    assert victim.wait() == -signal.SIGKILL
+    assert survivor.wait() == 0, survivor.text()
+    trials = store.load(name).get_trials(deepcopy=False)
+    ended = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    keys = [(t.user_attrs["config_id"], t.user_attrs["seed"]) for t in ended]
+    assert len(keys) == len(set(keys)) == 16, Counter(keys).most_common(3)
+    assert not [t for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+    assert sum(t.state == TrialState.FAIL for t in trials) >= 4  # the victim's trainings
+    assert {t.user_attrs["result"]["status"] for t in ended} <= {"complete", "pruned",
+                                                                 "diverged"}
+    store.close()

@@ -232,8 +232,9 @@ def test_seeds_side_by_side_equal_solo_trainings():
     """Seeds trained side by side (dropout draws from torch's global generator) give the
     solo trainings' results; a pruned seed stops at its epoch, the other is unchanged."""
     torch.set_num_threads(1)
-    base = HOUSES.default_config().replace(epochs=4, width=8, layers=2, dropout=0.2)
-    assert batched.group_key(HOUSES, base) is None
+    base = HOUSES.default_config().replace(epochs=4, width=8, layers=2, dropout=0.2,
+                                            schedule="cosine")
+    assert batched.group_key(HOUSES, base) is None  # a schedule trains solo
     cfgs = [base.replace(seed=s) for s in (0, 1)]
     splits = HOUSES.load_splits(base, None)
     solo = [train(HOUSES, cfg, splits) for cfg in cfgs]
@@ -397,3 +398,51 @@ def test_a_sampled_configuration_takes_its_seeds_before_a_rival_can(tmp_path, mo
     assert all(item.config_id != taken[0].config_id for item in rival_took[0])
     for opened in (worker.store, rival.store, store):
         opened.close()
+
+
+def sampled_study(tmp_path, strategy: str, pruner: str, n_trials: int = 6) -> str:
+    from hpstudy.study.runner import create_or_resume, prepare
+
+    spec = parse_spec({"name": "p", "task": "houses", "strategy": strategy, "seed": 0,
+                       "defaults": {"epochs": 3},
+                       "space": {"width": {"low": 4, "high": 64, "log": True},
+                                 "batch_size": {"low": 16, "high": 128, "log": True}},
+                       "budget": {"n_trials": n_trials}, "pruning": {"pruner": pruner}})
+    url = f"sqlite:///{tmp_path / f'{strategy}-{pruner}.db'}"
+    store = Store(url)
+    create_or_resume(store, prepare(spec, get_task("houses"), False))
+    store.close()
+    return url
+
+
+@pytest.mark.parametrize(("strategy", "pruner", "workers", "sizes"), [
+    ("random", "hyperband", 3, [2, 2, 2]),  # the run's workers split the slots evenly
+    ("random", "hyperband", None, [3, 2, 1]),  # alone: half of what is open
+    ("random", "median", 2, [3, 3]),
+    ("random", "none", 2, [1] * 6),  # no pruning: nothing to judge side by side
+    ("tpe", "hyperband", 2, [1] * 6),  # a sampler that learns fills one slot at a time
+])
+def test_open_slots_filled_together_only_when_pruning_random_draws(
+        tmp_path, strategy, pruner, workers, sizes):
+    """With pruning and random draws (no finished training needed), one take fills this
+    worker's share of the open slots, so that its configurations reach each rung together;
+    each slot keeps its own sampler, so the configurations drawn are the same as one by one."""
+    from hpstudy.study.worker import Worker, WorkerOptions
+
+    url = sampled_study(tmp_path, strategy, pruner)
+    worker = Worker(WorkerOptions(url=url, study_name="p", workers=workers))
+    taken = []
+    while group := worker.take():
+        taken.append(group)
+    assert [len(group) for group in taken] == sizes
+    worker.store.close()
+    if pruner != "none" and strategy == "random":
+        one_by_one = sampled_study(tmp_path, strategy, "none")
+        alone = Worker(WorkerOptions(url=one_by_one, study_name="p"))
+        singles = []
+        while group := alone.take():
+            singles += group
+        alone.store.close()
+        assert sorted(item.config_id for group in taken for item in group) == sorted(
+            item.config_id for item in singles)
+        assert len({item.config_id for item in singles}) == 6

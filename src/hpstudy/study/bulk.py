@@ -130,6 +130,26 @@ def waiting(study: optuna.Study, keys: Iterable[str] = ("params", "seed")) -> li
     return [Waiting(trial_id, number, attrs) for trial_id, (number, attrs) in found.items()]
 
 
+def config_holders(study: optuna.Study, config_id: str) -> dict[int, dict[str, Any]]:
+    """Per trial number, the role and seed user attributes of the study's trials whose
+    configuration id is `config_id`."""
+    holders = (sqlalchemy.select(USER_ATTRS.c.trial_id)
+               .where(USER_ATTRS.c.key == "config_id",
+                      USER_ATTRS.c.value_json == json.dumps(config_id)))
+    query = (sqlalchemy.select(TRIALS.c.number, USER_ATTRS.c.key, USER_ATTRS.c.value_json)
+             .select_from(TRIALS.outerjoin(USER_ATTRS, sqlalchemy.and_(
+                 USER_ATTRS.c.trial_id == TRIALS.c.trial_id,
+                 USER_ATTRS.c.key.in_(["role", "seed"]))))
+             .where(TRIALS.c.study_id == study._study_id, TRIALS.c.trial_id.in_(holders)))
+    found: dict[int, dict[str, Any]] = {}
+    with backend(study).engine.connect() as connection:
+        for number, key, value in connection.execute(query):
+            attrs = found.setdefault(number, {})
+            if key is not None:
+                attrs[key] = json.loads(value)
+    return found
+
+
 def state_counts(study: optuna.Study) -> dict[TrialState, int]:
     """How many of the study's trials are in each state."""
     query = (sqlalchemy.select(TRIALS.c.state, sqlalchemy.func.count())
@@ -156,6 +176,22 @@ def claim(study: optuna.Study, trial_ids: Sequence[int]) -> list[int]:
             connection.execute(TRIALS.update().where(TRIALS.c.trial_id.in_(won))
                                .values(state=TrialState.RUNNING, datetime_start=_utc_now()))
     return won
+
+
+def fill(study: optuna.Study, trial_id: int, params: dict[str, Any],
+         factors: dict[str, optuna.distributions.BaseDistribution],
+         user_attrs: dict[str, Any]) -> None:
+    """Give a claimed open slot its drawn params (the `factors` among `params`) and user
+    attributes, as `Trial.suggest_*` and `set_user_attr` would one call at a time."""
+    with backend(study).engine.begin() as connection:
+        connection.execute(PARAMS.insert(), [
+            {"trial_id": trial_id, "param_name": name,
+             "param_value": distribution.to_internal_repr(params[name]),
+             "distribution_json": distribution_to_json(distribution)}
+            for name, distribution in factors.items()])
+        connection.execute(USER_ATTRS.insert(), [
+            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in user_attrs.items()])
 
 
 def beat(study: optuna.Study, trial_ids: Sequence[int]) -> None:

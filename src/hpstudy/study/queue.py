@@ -103,34 +103,32 @@ def enqueue_slots(store: Store, study: optuna.Study, count: int) -> int:
         return 0
     slots = {t.user_attrs.get("slot") for t in study.get_trials(deepcopy=False)
              if t.user_attrs.get("role") in (SAMPLED, DUPLICATE)}
-    added = 0
-    for slot in range(count):
-        if slot not in slots:
-            attrs = {"role": SAMPLED, "slot": slot, "seed": 0}
-            store.retry(functools.partial(study.enqueue_trial, {}, user_attrs=attrs))
-            added += 1
-    return added
+    new = [optuna.trial.create_trial(state=TrialState.WAITING, user_attrs={
+        "role": SAMPLED, "slot": slot, "seed": 0}) for slot in range(count) if slot not in slots]
+    store.retry(lambda: bulk.add_waiting(study, new))  # one transaction for them all
+    return len(new)
 
 
-def close_if_duplicate(store: Store, study: optuna.Study, trial: optuna.Trial, space_size: float,
-                       n_trials: int) -> bool:
+def close_if_duplicate(store: Store, study: optuna.Study, trial_id: int, number: int,
+                       cid: str, space_size: float, n_trials: int) -> bool:
     """Close a sampled slot whose configuration the study already holds: it is told the value
     already measured (so the sampler learns) and is not trained; a new slot replaces it while
     the space has configurations left. Returns whether the slot was closed."""
-    cid = trial.user_attrs["config_id"]
+    holders = store.retry(lambda: bulk.config_holders(study, cid), locked=False)
+    if not any(other != number and attrs.get("seed") == 0
+               and attrs.get("role") != DUPLICATE for other, attrs in holders.items()):
+        return False  # the common case, answered without reading every trial
     others = [t for t in study.get_trials(deepcopy=False)
-              if t.number != trial.number and t.user_attrs.get("config_id") == cid
+              if t.number != number and t.user_attrs.get("config_id") == cid
               and t.user_attrs.get("seed") == 0 and t.user_attrs.get("role") != DUPLICATE]
-    if not others:
-        return False
     earlier = others[0]
     value = earlier.value if earlier.state == TrialState.COMPLETE else None
 
     def action() -> None:
         storage = study._storage
-        storage.set_trial_user_attr(trial._trial_id, "role", DUPLICATE)
+        storage.set_trial_user_attr(trial_id, "role", DUPLICATE)
         state = TrialState.COMPLETE if value is not None else TrialState.PRUNED
-        storage.set_trial_state_values(trial._trial_id, state, [value] if value is not None
+        storage.set_trial_state_values(trial_id, state, [value] if value is not None
                                        else None)
     store.retry(action)
     held = {t.user_attrs.get("config_id") for t in study.get_trials(deepcopy=False)}
@@ -181,6 +179,32 @@ def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
     if isinstance(dist, CategoricalDistribution):
         return trial.suggest_categorical(name, dist.choices)
     raise TypeError(f"Unsupported distribution {dist!r} for {name!r}.")
+
+
+def draw_ahead(store: Store, study: optuna.Study, trial_id: int, sampler: BaseSampler,
+               baseline: dict[str, Any]) -> dict[str, Any]:
+    """Fill a claimed open slot in one transaction with a sampler that draws every factor
+    independently of the study's trainings (random draws): the same values, in the same
+    order, as `open_trial` and `fill_sampled` give, without their call per factor."""
+    factors = distributions(study)
+    frozen = bulk.backend(study).get_trial(trial_id)
+    drawn = {}
+    for name, distribution in factors.items():
+        value = (distribution.to_external_repr(distribution.to_internal_repr(
+                     _single_value(distribution))) if distribution.single()
+                 else sampler.sample_independent(study, frozen, name, distribution))
+        # what Trial.params reads back: the value through the distribution's stored form
+        drawn[name] = distribution.to_external_repr(distribution.to_internal_repr(value))
+    params = baseline | drawn
+    attrs = {"params": params, "config_id": config_id(params), "sampled": True}
+    store.retry(lambda: bulk.fill(study, trial_id, drawn, factors, attrs))
+    return params
+
+
+def _single_value(distribution: BaseDistribution) -> Any:
+    if isinstance(distribution, CategoricalDistribution):
+        return distribution.choices[0]
+    return distribution.low  # type: ignore[attr-defined]
 
 
 def fill_sampled(store: Store, trial: optuna.Trial, baseline: dict[str, Any]) -> dict[str, Any]:

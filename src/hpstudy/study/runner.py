@@ -141,7 +141,7 @@ def start_workers(options: WorkerOptions, jobs: int) -> list[multiprocessing.pro
     wake = context.Event()
     processes: list[multiprocessing.process.BaseProcess] = []
     for _ in range(jobs):
-        child = replace(options, exit_with_parent=True)
+        child = replace(options, exit_with_parent=True, workers=jobs)
         process = context.Process(target=worker_process, args=(child, wake), daemon=False)
         process.start()
         processes.append(process)

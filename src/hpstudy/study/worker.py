@@ -9,6 +9,7 @@ and batch size are vectorized (`hpstudy.batched`), and configurations that diffe
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing.synchronize
 import os
 import platform
@@ -58,6 +59,7 @@ class WorkerOptions:
     deadline: float | None = None  # time.time() after which no new training starts
     task_modules: list[str] = field(default_factory=list)
     exit_with_parent: bool = False  # a worker process started by `hpstudy run`
+    workers: int | None = None  # the processes `hpstudy run` started with this one; None: alone
 
 
 @dataclass
@@ -130,7 +132,7 @@ class Worker:
             if not queue.claim(self.store, self.study, [first.trial_id]):
                 continue
             if "params" not in first.user_attrs:  # an open slot: the sampler picks now
-                return self.open_slot(first.trial_id, first.number)
+                return self.open_slots(first, pending)
             lead = self.claimed(first.trial_id, first.user_attrs)
             key = share_key(self.task, lead.cfg, self.pruner.active)
             others: dict[int, Claimed] = {}
@@ -145,6 +147,40 @@ class Worker:
             return [lead] + [others[i] for i in won]
         return []
 
+    def slots_per_take(self, open_now: int) -> int:
+        """How many open slots one take fills: with pruning and a sampler that can fill slots
+        ahead (random draws), this worker's share of the study's slots, so that the
+        configurations of a rung are judged side by side, as in synchronous successive
+        halving; else one.
+        The workers of one `hpstudy run` split the configurations not yet trained (open or
+        in training) evenly; a worker started alone (others may join) takes half of those
+        still open."""
+        if not self.pruner.active or not self.strategy.fills_ahead:
+            return 1
+        if self.options.workers is None:
+            share = math.ceil(open_now / 2)
+        else:
+            states = self.store.retry(lambda: queue.counts(self.study), locked=False)
+            training = (states.get(optuna.trial.TrialState.RUNNING, 0) - 1) / self.spec.repeats
+            share = math.ceil((open_now + max(0.0, training)) / self.options.workers)
+        return max(1, min(share, open_now, MAX_GROUP // self.spec.repeats))
+
+    def open_slots(self, first: Waiting, pending: Sequence[Waiting]) -> list[Claimed]:
+        """Fill the claimed open slot `first` and, when several are filled at once
+        (`slots_per_take`), more waiting ones, each by its own sampler."""
+        others = [t for t in pending if t is not first and "params" not in t.user_attrs]
+        wanted = self.slots_per_take(len(others) + 1) - 1
+        numbers: dict[int, int] = {}
+        while len(numbers) < wanted and others:
+            ask = {t.trial_id: t.number for t in others[:wanted - len(numbers)]}
+            numbers |= {i: ask[i] for i in queue.claim(self.store, self.study, list(ask))}
+            if len(numbers) < wanted:  # another worker took some first: look again
+                others = [t for t in queue.waiting(self.study) if "params" not in t.user_attrs]
+        group = self.open_slot(first.trial_id, first.number)
+        for trial_id, number in sorted(numbers.items(), key=lambda item: item[1]):
+            group += self.open_slot(trial_id, number)
+        return group
+
     def open_slot(self, trial_id: int, number: int) -> list[Claimed]:
         """Let the strategy's sampler pick the slot's configuration; a configuration the study
         already holds is not trained again (the slot is closed and a new one opened). With
@@ -153,9 +189,13 @@ class Worker:
         if sampler is None:
             raise HPStudyError(f"Study {self.spec.name!r} has an open slot, but its strategy "
                                f"{self.spec.strategy!r} samples nothing.")
-        trial = queue.open_trial(self.store, self.study, trial_id, sampler)
-        params = queue.fill_sampled(self.store, trial, self.baseline)
-        if queue.close_if_duplicate(self.store, self.study, trial, self.space_size,
+        if self.strategy.fills_ahead:  # independent draws: one transaction
+            params = queue.draw_ahead(self.store, self.study, trial_id, sampler, self.baseline)
+        else:
+            trial = queue.open_trial(self.store, self.study, trial_id, sampler)
+            params = queue.fill_sampled(self.store, trial, self.baseline)
+        if queue.close_if_duplicate(self.store, self.study, trial_id, number,
+                                    config_id(params), self.space_size,
                                     self.spec.n_trials or 1):
             return []
         slot = Claimed(trial_id, self.config(params, 0), config_id(params))
@@ -176,15 +216,43 @@ class Worker:
             self.splits[key] = self.task.load_splits(cfg, self.options.data_dir)
         return self.splits[key]
 
-    def execute(self, group: Sequence[Claimed]) -> list[TrialResult]:
-        """Train a claimed group (vectorized, with shared epochs, or alone)."""
-        cfgs = [item.cfg for item in group]
-        splits = self.data(cfgs[0])
-        device, patience = self.options.device, self.options.chance_patience
+    def parts(self, group: Sequence[Claimed]) -> dict[Hashable, tuple[list[list[int]], list[int]]]:
+        """The group's positions by data split, then by how they train: one list per
+        vectorized stack and one of the rest (a group of open slots filled at once mixes
+        them)."""
+        parts: dict[Hashable, tuple[dict[Hashable, list[int]], list[int]]] = {}
+        for index, item in enumerate(group):
+            stacks, solo = parts.setdefault(self.task.data_key(item.cfg), ({}, []))
+            key = batched.group_key(self.task, item.cfg)
+            if key is None:
+                solo.append(index)
+            else:
+                stacks.setdefault(key, []).append(index)
+        return {data: (list(stacks.values()), solo) for data, (stacks, solo) in parts.items()}
+
+    def execute(self, group: Sequence[Claimed]) -> list[tuple[TrialResult, int]]:
+        """Train a claimed group (vectorized stacks side by side, solo trainings side by side
+        or with shared epochs); per training, its result and the size of its stack."""
         judge = self.judge(group) if self.pruner.active else None
-        if batched.group_key(self.task, cfgs[0]) is not None:
-            return batched.train_group(self.task, cfgs, splits, device=device,
-                                       chance_patience=patience, judge=judge)
+        device, patience = self.options.device, self.options.chance_patience
+        out: dict[int, tuple[TrialResult, int]] = {}
+        for stacks, solo in self.parts(group).values():
+            splits = self.data(group[(stacks[0] if stacks else solo)[0]].cfg)
+            if stacks:
+                trained = batched.train_groups(
+                    self.task, [[group[i].cfg for i in part] for part in stacks], splits,
+                    device=device, chance_patience=patience, judge=judge)
+                for part, results in zip(stacks, trained, strict=True):
+                    out |= {i: (result, len(part)) for i, result in zip(part, results,
+                                                                          strict=True)}
+            if solo:
+                results = self.train_solo([group[i].cfg for i in solo], splits, judge)
+                out |= {i: (result, 1) for i, result in zip(solo, results, strict=True)}
+        return [out[index] for index in range(len(group))]
+
+    def train_solo(self, cfgs: list[Config], splits: Splits, judge: Judge | None
+                   ) -> list[TrialResult]:
+        device, patience = self.options.device, self.options.chance_patience
         if judge is not None:
             return train_together(self.task, cfgs, splits, judge, device=device,
                                   chance_patience=patience)
@@ -226,10 +294,9 @@ class Worker:
         except BaseException:
             queue.release(self.store, self.study, ids)
             raise
-        shared = len(group) if batched.group_key(self.task, group[0].cfg) is not None else 1
         queue.record(self.store, self.study, [
             (item.trial_id, self.result_attr(result, shared))
-            for item, result in zip(group, results, strict=True)])
+            for item, (result, shared) in zip(group, results, strict=True)])
         heartbeat.hold([])
         return len(ids)
 

@@ -45,6 +45,9 @@ class Strategy:
     report_sections: ClassVar[tuple[str, ...]] = SEARCH_SECTIONS
     state_keys: ClassVar[tuple[str, ...]] = ()  # user attributes its rounds keep
     refuses_pruning: ClassVar[str] = ""  # why the strategy cannot prune ("": it can)
+    # its sampler can fill many slots before any training ends (random draws); tpe and gp
+    # learn from finished trainings, qmc needs one to fix its search space
+    fills_ahead: ClassVar[bool] = False
 
     @property
     def samples(self) -> bool:

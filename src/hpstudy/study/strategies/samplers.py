@@ -60,6 +60,7 @@ class Random(Sampled):
     name = "random"
     help = "independent uniform draws (log-uniform for log ranges)"
     label = "RandomSampler"
+    fills_ahead = True
 
     def sampler(self, seed: int, number: int) -> BaseSampler:
         return RandomSampler(seed=slot_seed(seed, number, self.name))

@@ -43,7 +43,11 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.set_defaults(handler=run_run)
 
-    worker = commands.add_parser("worker", help="join a study stored in a shared database")
+    worker = commands.add_parser(
+        "worker", help="join a study stored in a shared database",
+        description="Join a study stored in a shared database and train from its queue until "
+                    "it is empty. In a pruned random search, a worker takes half of the open "
+                    "configurations at once and trains them side by side (docs/pruning.md).")
     add_storage_option(worker, required=True)
     worker.add_argument("--study", required=True, help="the study's name")
     add_worker_options(worker)

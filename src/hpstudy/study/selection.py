@@ -4,15 +4,16 @@ ablations, `combine` (every factor at its best value). The report formats what t
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from hpstudy.errors import ConfigError
 from hpstudy.labels import describe_params, finite, fmt_metric, fmt_seconds, is_number, metric_short
 from hpstudy.study.configs import config_table, find_config, ranked_configs
 from hpstudy.study.records import StudyData
 from hpstudy.study.space import finite_values
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_TOLERANCE = 0.01
 

@@ -12,9 +12,10 @@ peak memory sampled with its children's (`bench/procs.py`).
 (d) stacked step times of houses MLPs (`bench/steps.py`), in this process.
 (e) the cost of USPS's random shifts per epoch (`bench/augment.py`), in this process.
 (f) a search of 64 configurations at full epochs three ways: hpstudy without pruning, hpstudy
-    with Hyperband, a plain Optuna script with HyperbandPruner (`bench/search.py`); on houses
-    (minutes), or on USPS with `--usps` (hours on 2 cores). `--search` runs (f) alone and
-    replaces its section of `--out`; `--tpe` searches with TPE instead of random draws.
+    with Hyperband, a plain Optuna script with HyperbandPruner (`bench/search.py`), three
+    times over (`--search-runs`), medians quoted; on houses (about 10 minutes), or on USPS with
+    `--usps` (hours on 2 cores). `--search` runs (f) alone and replaces its section of `--out`;
+    `--tpe` searches with TPE instead of random draws.
 
 `--quick` runs (a) without the 30-epoch usps default, a smaller (b) (2 seeds, --epoch-scale 0.1),
 no (c) and a short (d). Results are printed and written as markdown to `--out`.
@@ -238,6 +239,8 @@ def main() -> int:
     parser.add_argument("--usps", action="store_true",
                         help="the search benchmark on USPS instead of houses (hours)")
     parser.add_argument("--tpe", action="store_true", help="search with TPE, not random")
+    parser.add_argument("--search-runs", type=int, default=3,
+                        help="times the search benchmark runs its three ways (default 3)")
     args = parser.parse_args()
     env = dict(os.environ)
     data = ROOT.parent / "shared" / "data"
@@ -296,8 +299,8 @@ def search_section(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
     """(f): the search benchmark's markdown lines."""
     task, strategy = ("usps" if args.usps else "houses"), ("tpe" if args.tpe else "random")
     print(f"(f) search: {task}, {strategy}, 64 configurations", flush=True)
-    ways = search.run_search(task, strategy, 64, run_process, env)
-    return search.format_search(task, strategy, 64, ways)
+    rounds = search.run_search(task, strategy, 64, run_process, env, args.search_runs)
+    return search.format_search(task, strategy, 64, rounds)
 
 
 def replace_section(text: str, section: list[str]) -> str:

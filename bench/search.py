@@ -1,5 +1,5 @@
 """(f) The search benchmark: one random (or TPE) search of 64 configurations at full epochs,
-run three ways in one invocation:
+run three ways, three times over, in one invocation:
 
 1. `hpstudy run` without pruning,
 2. `hpstudy run` with `[pruning] pruner = "hyperband"`,
@@ -58,6 +58,7 @@ class Way:
 def hpstudy_way(label: str, task: str, strategy: str, n_trials: int, pruner: str,
                 run: RunFn, env: dict[str, str], folder: Path) -> Way:
     name = f"search-{task}-{pruner}"
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
     path.write_text(study_toml(name, task, strategy, n_trials, pruner))
     out = folder / name
@@ -96,22 +97,28 @@ def retrain(way: Way, task: str, folder: Path) -> None:
 
 
 def run_search(task: str, strategy: str, n_trials: int, run: RunFn,
-               env: dict[str, str]) -> list[Way]:
-    """The three ways, one after another, then each best configuration retrained."""
+               env: dict[str, str], runs: int = 3) -> list[list[Way]]:
+    """The three ways, one after another, `runs` times (timings are noisy, and with pruning
+    which configurations reach a rung together depends on timing); then each way's best
+    configuration of the first run retrained."""
     with tempfile.TemporaryDirectory(prefix="hpstudy-search-") as tmp:
         folder = Path(tmp)
-        ways = []
-        for label, pruner in (("hpstudy, no pruning", "none"), ("hpstudy + hyperband",
-                                                                "hyperband")):
-            ways.append(hpstudy_way(label, task, strategy, n_trials, pruner, run, env, folder))
-            print(f"  {label}: {ways[-1].wall_s:.1f} s, best val {ways[-1].best_val:.4g}",
-                  flush=True)
-        ways.append(optuna_way(task, strategy, n_trials, run, env))
-        print(f"  {ways[-1].label}: {ways[-1].wall_s:.1f} s, best val {ways[-1].best_val:.4g}",
-              flush=True)
-        for way in ways:
+        rounds = []
+        for index in range(runs):
+            ways = []
+            for label, pruner in (("hpstudy, no pruning", "none"), ("hpstudy + hyperband",
+                                                                    "hyperband")):
+                ways.append(hpstudy_way(label, task, strategy, n_trials, pruner, run, env,
+                                        folder / f"run{index}"))
+                print(f"  run {index + 1}: {label}: {ways[-1].wall_s:.1f} s, best val "
+                      f"{ways[-1].best_val:.4g}", flush=True)
+            ways.append(optuna_way(task, strategy, n_trials, run, env))
+            print(f"  run {index + 1}: {ways[-1].label}: {ways[-1].wall_s:.1f} s, best val "
+                  f"{ways[-1].best_val:.4g}", flush=True)
+            rounds.append(ways)
+        for way in rounds[0]:
             retrain(way, task, folder)
-    return ways
+    return rounds
 
 
 def close_enough(task: str, value: float, reference: float) -> bool:
@@ -121,44 +128,61 @@ def close_enough(task: str, value: float, reference: float) -> bool:
     return value >= reference - 0.3
 
 
-def format_search(task: str, strategy: str, n_trials: int, ways: list[Way]) -> list[str]:
-    unpruned, hyperband, plain = ways
+def format_search(task: str, strategy: str, n_trials: int, rounds: list[list[Way]]
+                  ) -> list[str]:
+    first = rounds[0]
     metric = get_task(task).metric_name
+    runs = len(rounds)
     lines = [f"## Search with pruning: {task}, {strategy}, {n_trials} configurations, full "
              "epochs (`bench/search.py`)", "",
-             "Three ways in one invocation, each a separate process timed from start to exit "
-             "(hpstudy with its default workers, one per core; the plain Optuna script in one "
-             "process on torch's default threads). Best val = the best value the search "
-             f"found ({metric}); retrained = that configuration trained again on seeds "
+             f"Three ways, {runs} times in one invocation (no pruning, Hyperband, plain Optuna, "
+             "then again), each a separate process timed from start to exit (hpstudy with its "
+             "default workers, one per core; the plain Optuna script in one process on torch's "
+             "default threads). Wall = the median of the runs, each run in brackets. Best val = "
+             f"the best value the search found ({metric}), median and per run. Retrained = the "
+             "first run's best configuration trained again on seeds "
              f"{', '.join(map(str, SEEDS))} (mean ± std), with its test value.", "",
-             "| way | wall (s) | trainings by status | best val found | retrained val | "
-             "retrained test | best configuration |",
+             "| way | wall (s) | trainings by status (first run) | best val found | "
+             "retrained val | retrained test | best configuration (first run) |",
              "|---|---:|---|---:|---:|---:|---|"]
-    for way in ways:
+    walls, bests = [], []
+    for column, way in enumerate(first):
+        wall = [ways[column].wall_s for ways in rounds]
+        best = [ways[column].best_val for ways in rounds]
+        walls.append(statistics.median(wall))
+        bests.append(statistics.median(best))
         counts = ", ".join(f"{n} {s}" for s, n in sorted(way.counts.items()))
         config = " ".join(f"{k}={_short(way.params.get(k))}"
                           for k in ("lr", "width", "batch_size", "layers", "dropout",
                                     "batch_norm", "augment_shift") if k in way.params)
-        lines.append(f"| {way.label} | {way.wall_s:.1f} | {counts} | {way.best_val:.4f} | "
+        lines.append(f"| {way.label} | {walls[-1]:.1f} [{_each(wall, '.1f')}] | {counts} | "
+                     f"{bests[-1]:.4f} [{_each(best, '.4f')}] | "
                      f"{way.mean('val_metric'):.4f} ± {way.std('val_metric'):.4f} | "
                      f"{way.mean('test_metric'):.4f} ± {way.std('test_metric'):.4f} | "
                      f"{config} |")
     faster, than_plain = TARGETS[task]
-    speed = unpruned.wall_s / hyperband.wall_s
-    versus = plain.wall_s / hyperband.wall_s
-    noise = max(w.std("val_metric") for w in ways)
+    speed, versus = walls[0] / walls[1], walls[2] / walls[1]
+    per_run = [ways[0].wall_s / ways[1].wall_s for ways in rounds]
+    per_run_plain = [ways[2].wall_s / ways[1].wall_s for ways in rounds]
+    noise = max(w.std("val_metric") for w in first)
     lines += ["",
-              f"- hyperband vs no pruning: **{speed:.2f}x** less wall time (target >= "
-              f"{faster:g}x: {_yes(speed >= faster)}); best val {hyperband.best_val:.4f} vs "
-              f"{unpruned.best_val:.4f}: within {'2%' if task == 'houses' else '0.3 points'}: "
-              f"{_yes(close_enough(task, hyperband.best_val, unpruned.best_val))}",
-              f"- hyperband vs plain Optuna + HyperbandPruner: **{versus:.2f}x** faster "
-              f"(target >= {than_plain:g}x: {_yes(versus >= than_plain)}); best val "
-              f"{hyperband.best_val:.4f} vs {plain.best_val:.4f}: equal or better within noise: "
-              f"{_yes(_within_noise(task, hyperband.best_val, plain.best_val, noise))} (noise = "
-              f"the largest seed-to-seed std of a retrained best configuration, {noise:.4f})",
+              f"- hyperband vs no pruning: **{speed:.2f}x** less wall time, medians (per run: "
+              f"{_each(per_run, '.2f')}; target >= {faster:g}x: {_yes(speed >= faster)}); "
+              f"best val {bests[1]:.4f} vs {bests[0]:.4f} (medians): within "
+              f"{'2%' if task == 'houses' else '0.3 points'}: "
+              f"{_yes(close_enough(task, bests[1], bests[0]))}",
+              f"- hyperband vs plain Optuna + HyperbandPruner: **{versus:.2f}x** faster, medians "
+              f"(per run: {_each(per_run_plain, '.2f')}; target >= {than_plain:g}x: "
+              f"{_yes(versus >= than_plain)}); best val {bests[1]:.4f} vs {bests[2]:.4f}: equal "
+              f"or better within noise: {_yes(_within_noise(task, bests[1], bests[2], noise))} "
+              "(noise = the largest seed-to-seed std of a retrained best configuration, "
+              f"{noise:.4f})",
               ""]
     return lines
+
+
+def _each(values: list[float], spec: str) -> str:
+    return ", ".join(format(value, spec) for value in values)
 
 
 def _within_noise(task: str, ours: float, theirs: float, noise: float) -> bool:

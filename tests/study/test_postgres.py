@@ -328,12 +328,14 @@ def test_processes_opening_a_new_database_at_once(postgres):
 
 
 def pruned_study_file(folder: Path, name: str) -> Path:
-    """A grid on houses with median pruning, two seeds: one stacked group per width."""
+    """A grid on houses with median pruning, two seeds: one stacked group per width. No rule
+    judges before epoch 50 (seconds into a group), so a worker killed once both workers
+    train is always mid-training, never between two groups that pruning ended early."""
     path = folder / f"{name}.toml"
     path.write_text(f'name = "{name}"\ntask = "houses"\nstrategy = "grid"\nrepeats = 2\n'
                     "[defaults]\nbatch_size = 8\nlayers = 2\nepochs = 150\nwidth = 16\n"
                     "[space]\nwidth = [16, 8, 24]\nlr = [0.001, 0.0002, 0.003]\n"
-                    '[pruning]\npruner = "median"\nmin_epochs = 10\nwarmup_trials = 2\n')
+                    '[pruning]\npruner = "median"\nmin_epochs = 50\nwarmup_trials = 2\n')
     return path
 
 
@@ -379,12 +381,13 @@ def test_killed_worker_of_a_random_pruned_study_loses_and_repeats_nothing(postgr
                     "seed = 0\n[defaults]\nbatch_size = 8\nlayers = 2\nepochs = 100\n"
                     "[space]\nwidth = {low = 8, high = 24}\n"
                     "lr = {low = 0.0002, high = 0.003, log = true}\n[budget]\nn_trials = 8\n"
-                    '[pruning]\npruner = "median"\nmin_epochs = 10\nwarmup_trials = 2\n')
+                    '[pruning]\npruner = "median"\nmin_epochs = 50\nwarmup_trials = 2\n')
     env = {"HPSTUDY_HEARTBEAT_S": "1", "HPSTUDY_GRACE_S": "3"}
     store = create(url, path)
     survivor = procs("worker", "--storage", url, "--study", name, label="survivor", env=env)
     victim = procs("worker", "--storage", url, "--study", name, label="victim", env=env)
-    # the first to take fills 4 slots (8 trainings), the other 2 (4 trainings)
+    # the first to take fills 4 slots (8 trainings), the other 2 (4 trainings); no rule
+    # judges before epoch 50, so the victim is mid-training when it is killed
     wait_until(lambda: states(store, name)[TrialState.RUNNING] >= 12, 90,
                "both workers to be training")
     time.sleep(0.5)

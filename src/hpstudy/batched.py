@@ -131,9 +131,8 @@ def mlp_of(model: nn.Module) -> tuple[Mlp, list[nn.Linear]]:
     linears = [m for m in rest[0::2] if type(m) is nn.Linear and m.bias is not None]
     functions = [activation_functions(m) for m in rest[1::2]]
     kinds = {repr(m) for m in rest[1::2]}  # one type, with the same settings
-    after_activation = all(type(modules[i - 1]) is not nn.Linear and type(modules[i - 1])
-                           is not nn.Dropout for i, m in enumerate(modules)
-                           if type(m) is nn.Dropout)
+    after_activation = all(i > 0 and activation_functions(modules[i - 1]) is not None
+                           for i, m in enumerate(modules) if type(m) is nn.Dropout)
     if (len(rest) < 3 or len(rest) % 2 == 0 or len(linears) != len(rest[0::2])
             or len(kinds) != 1 or functions[0] is None
             or (dropouts and (len(dropouts) != len(rest) // 2 or not after_activation
@@ -208,7 +207,7 @@ def dropout_masks(mlp: Mlp, generators: Sequence[torch.Generator], rows: int,
         draws = [torch.empty(rows, width).bernoulli_(keep, generator=generator)
                  for generator in generators]
         noise = draws[0][None] if len(draws) == 1 else torch.stack(draws)
-        masks.append(noise.div_(keep) if device.type == "cpu" else noise.div_(keep).to(device))
+        masks.append(noise.div_(keep).to(device))
     return masks
 
 

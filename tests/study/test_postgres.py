@@ -186,14 +186,35 @@ def run_and_kill_a_worker(procs, url: str, path: Path, name: str, running: int):
     store = create(url, path)  # so that both workers start at once
     run = procs("run", str(path), "--storage", url, "--jobs", "1", label="run", env=env)
     victim = procs("worker", "--storage", url, "--study", name, label="victim", env=env)
+    kill_when_training(store, name, victim, running)
+    assert run.wait() == 0, run.text()
+    return store, run, victim
+
+
+def kill_when_training(store: Store, name: str, victim: Proc, running: int) -> None:
+    """SIGKILL `victim` once at least `running` trainings of the study are running."""
     wait_until(lambda: states(store, name)[TrialState.RUNNING] >= running, 90,
                "both workers to be training")
     time.sleep(0.5)
     assert victim.popen.poll() is None
     victim.popen.send_signal(signal.SIGKILL)
     assert victim.wait() == -signal.SIGKILL
-    assert run.wait() == 0, run.text()
-    return store, run, victim
+
+
+def ended_once(store: Store, name: str, trainings: int, failed: int
+               ) -> list[optuna.trial.FrozenTrial]:
+    """The study's ended trials, after checking that each of its `trainings` ended exactly
+    once, none is left waiting or running, and at least `failed` attempts failed (the killed
+    worker's)."""
+    trials = store.load(name).get_trials(deepcopy=False)
+    ended = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    keys = [(t.user_attrs["config_id"], t.user_attrs["seed"]) for t in ended]
+    assert len(keys) == len(set(keys)) == trainings, Counter(keys).most_common(3)
+    assert not [t for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
+    assert sum(t.state == TrialState.FAIL for t in trials) >= failed
+    statuses = {t.user_attrs["result"]["status"] for t in ended}
+    assert statuses <= {"complete", "pruned", "diverged"}, statuses
+    return ended
 
 
 @pytest.mark.postgres
@@ -349,14 +370,8 @@ def test_killed_worker_with_pruning_loses_and_repeats_nothing(postgres, procs, c
     url = postgres.url
     path = pruned_study_file(tmp_path, name)
     store, run, _ = run_and_kill_a_worker(procs, url, path, name, running=12)
-    trials = store.load(name).get_trials(deepcopy=False)
-    ended = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    keys = [(t.user_attrs["config_id"], t.user_attrs["seed"]) for t in ended]
-    assert len(keys) == len(set(keys)) == 18, Counter(keys).most_common(3)
-    assert not [t for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
-    assert sum(t.state == TrialState.FAIL for t in trials) >= 6  # the victim's group
-    statuses = Counter(t.user_attrs["result"]["status"] for t in ended)
-    assert set(statuses) <= {"complete", "pruned", "diverged"} and statuses["pruned"] > 0
+    ended = ended_once(store, name, trainings=18, failed=6)  # 6: the victim's group
+    assert any(t.user_attrs["result"]["status"] == "pruned" for t in ended)
     by_config: dict[str, set] = {}
     for t in ended:
         result = t.user_attrs["result"]
@@ -388,18 +403,7 @@ def test_killed_worker_of_a_random_pruned_study_loses_and_repeats_nothing(postgr
     victim = procs("worker", "--storage", url, "--study", name, label="victim", env=env)
     # the first to take fills 4 slots (8 trainings), the other 2 (4 trainings); no rule
     # judges before epoch 50, so the victim is mid-training when it is killed
-    wait_until(lambda: states(store, name)[TrialState.RUNNING] >= 12, 90,
-               "both workers to be training")
-    time.sleep(0.5)
-    victim.popen.send_signal(signal.SIGKILL)
-    assert victim.wait() == -signal.SIGKILL
+    kill_when_training(store, name, victim, running=12)
     assert survivor.wait() == 0, survivor.text()
-    trials = store.load(name).get_trials(deepcopy=False)
-    ended = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    keys = [(t.user_attrs["config_id"], t.user_attrs["seed"]) for t in ended]
-    assert len(keys) == len(set(keys)) == 16, Counter(keys).most_common(3)
-    assert not [t for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
-    assert sum(t.state == TrialState.FAIL for t in trials) >= 4  # the victim's trainings
-    assert {t.user_attrs["result"]["status"] for t in ended} <= {"complete", "pruned",
-                                                                 "diverged"}
+    ended_once(store, name, trainings=16, failed=4)  # 4: the victim's trainings
     store.close()

@@ -115,13 +115,12 @@ def close_if_duplicate(store: Store, study: optuna.Study, trial_id: int, number:
     already measured (so the sampler learns) and is not trained; a new slot replaces it while
     the space has configurations left. Returns whether the slot was closed."""
     holders = store.retry(lambda: bulk.config_holders(study, cid), locked=False)
-    if not any(other != number and attrs.get("seed") == 0
-               and attrs.get("role") != DUPLICATE for other, attrs in holders.items()):
+    earlier_numbers = sorted(other for other, attrs in holders.items() if other != number
+                             and attrs.get("seed") == 0 and attrs.get("role") != DUPLICATE)
+    if not earlier_numbers:
         return False  # the common case, answered without reading every trial
-    others = [t for t in study.get_trials(deepcopy=False)
-              if t.number != number and t.user_attrs.get("config_id") == cid
-              and t.user_attrs.get("seed") == 0 and t.user_attrs.get("role") != DUPLICATE]
-    earlier = others[0]
+    trials = study.get_trials(deepcopy=False)  # read once: closing changes no key used below
+    earlier = next(t for t in trials if t.number == earlier_numbers[0])
     value = earlier.value if earlier.state == TrialState.COMPLETE else None
 
     def action() -> None:
@@ -131,8 +130,8 @@ def close_if_duplicate(store: Store, study: optuna.Study, trial_id: int, number:
         storage.set_trial_state_values(trial_id, state, [value] if value is not None
                                        else None)
     store.retry(action)
-    held = {t.user_attrs.get("config_id") for t in study.get_trials(deepcopy=False)}
-    slots = [t.user_attrs.get("slot", 0) for t in study.get_trials(deepcopy=False)
+    held = {t.user_attrs.get("config_id") for t in trials}
+    slots = [t.user_attrs.get("slot", 0) for t in trials
              if t.user_attrs.get("role") in (SAMPLED, DUPLICATE)]
     if len(held - {None}) < space_size and len(slots) < MAX_SLOTS_FACTOR * n_trials:
         attrs = {"role": SAMPLED, "slot": max(slots) + 1, "seed": 0}
@@ -190,8 +189,7 @@ def draw_ahead(store: Store, study: optuna.Study, trial_id: int, sampler: BaseSa
     frozen = bulk.backend(study).get_trial(trial_id)
     drawn = {}
     for name, distribution in factors.items():
-        value = (distribution.to_external_repr(distribution.to_internal_repr(
-                     _single_value(distribution))) if distribution.single()
+        value = (_single_value(distribution) if distribution.single()
                  else sampler.sample_independent(study, frozen, name, distribution))
         # what Trial.params reads back: the value through the distribution's stored form
         drawn[name] = distribution.to_external_repr(distribution.to_internal_repr(value))

@@ -300,3 +300,24 @@ def test_stacks_side_by_side_are_judged_together_and_equal_alone(splits: Splits)
     for alone, side in ((train_group(HOUSES, narrow, splits)[:1], together[0][:1]),
                         (train_group(HOUSES, wide, splits), together[1])):
         assert_same(side[0], alone[0])
+
+
+def test_side_by_side_tells_each_run_at_the_end_of_its_epoch(splits: Splits) -> None:
+    """A run that ends early (pruned, or shorter) is handed to `finished` at the end of the
+    epoch it ended in, before the others go on; each once, with the result returned."""
+    narrow = [houses_config(seed=s, epochs=4) for s in (0, 1)] + [houses_config(seed=2, epochs=2)]
+    wide = [houses_config(width=16, batch_size=32, epochs=4)]
+    told: list[list[tuple[Config, batched.TrialResult]]] = []
+
+    def judge(epoch: int, values: list[tuple[Config, float]]) -> set[Config]:
+        return {narrow[1]} if epoch == 1 else set()
+
+    together = batched.train_groups(HOUSES, [narrow, wide], splits, judge=judge,
+                                    finished=lambda items: told.append(list(items)))
+    assert [{cfg for cfg, _ in items} for items in told] == [
+        {narrow[1]}, {narrow[2]}, {narrow[0], wide[0]}]
+    assert [result.epochs_run for items in told for _, result in items][:2] == [1, 2]
+    returned = dict(zip(narrow + wide, together[0] + together[1], strict=True))
+    for items in told:
+        for cfg, result in items:
+            assert result == returned[cfg]

@@ -50,6 +50,7 @@ from hpstudy.train import (
     DEFAULT_CHANCE_PATIENCE,
     PRUNED,
     ChanceWatch,
+    Finished,
     Judge,
     TrialResult,
     chance_level,
@@ -327,6 +328,12 @@ class GroupTraining:
         run.results |= {e: stopped for e in run.wanted if e not in run.results}
         run.done = True
 
+    def ended(self) -> list[tuple[Config, TrialResult]]:
+        """(config, result) of every requested length of the runs that are done."""
+        return [(cfg, replace(run.results[cfg.epochs], params=self.task.params_of(cfg)))
+                for run in self.active if run.done
+                for cfg in (run.cfg.replace(epochs=epochs) for epochs in run.wanted)]
+
     def drop_done(self) -> None:
         keep = [row for row, run in enumerate(self.active) if not run.done]
         if len(keep) < len(self.active):
@@ -405,10 +412,11 @@ class GroupTraining:
                                curves=run.curves)
 
 
-def side_by_side(trainings: Sequence[GroupTraining], judge: Judge | None) -> None:
+def side_by_side(trainings: Sequence[GroupTraining], judge: Judge | None,
+                 finished: Finished | None = None) -> None:
     """Train stacks until every run is done, one epoch of each in turn; after every epoch
     `judge` is asked once about the runs of all of them, so that configurations reaching an
-    epoch together are judged together."""
+    epoch together are judged together, then `finished` is told the runs that ended."""
     epoch = 0
     while going := [training for training in trainings if training.active]:
         epoch += 1
@@ -423,6 +431,9 @@ def side_by_side(trainings: Sequence[GroupTraining], judge: Judge | None) -> Non
                 for training, row, run in pending:
                     if run.cfg in stop:
                         training.prune(row, run, epoch)
+        ended = [item for training in going for item in training.ended()]
+        if finished is not None and ended:
+            finished(ended)
         for training in going:
             training.drop_done()
 
@@ -452,9 +463,11 @@ def train_groups(
     device: str = "cpu",
     chance_patience: int = DEFAULT_CHANCE_PATIENCE,
     judge: Judge | None = None,
+    finished: Finished | None = None,
 ) -> list[list[TrialResult]]:
     """Several stacks trained side by side (`side_by_side`), each group of configs one stack:
-    per group, one TrialResult per cfg, in order, as `train_group` gives it."""
+    per group, one TrialResult per cfg, in order, as `train_group` gives it; `finished` is
+    told each training's (config, result) at the end of the epoch it ended in."""
     moved = splits.to(device)
     trainings, planned = [], []
     for cfgs in groups:
@@ -466,7 +479,7 @@ def train_groups(
                                        build_stack(task, runs, splits, device),
                                        chance_patience))
         planned.append(runs)
-    side_by_side(trainings, judge)
+    side_by_side(trainings, judge, finished)
     return [[replace(runs[cfg.replace(epochs=0)].results[cfg.epochs], params=task.params_of(cfg))
              for cfg in cfgs] for cfgs, runs in zip(groups, planned, strict=True)]
 

@@ -295,6 +295,11 @@ def pruned_reason(epoch: int) -> str:
     return f"pruned at epoch {epoch}"
 
 
+# Told, at the end of an epoch, the (config, result) of every training that ended in it
+# (finished, pruned or diverged), so that it can be stored before the others end.
+Finished = Callable[[Sequence[tuple[Config, TrialResult]]], None]
+
+
 def train_together(
     task: Task,
     cfgs: Sequence[Config],
@@ -303,10 +308,11 @@ def train_together(
     *,
     device: str = "cpu",
     chance_patience: int = DEFAULT_CHANCE_PATIENCE,
+    finished: Finished | None = None,
 ) -> list[TrialResult]:
     """Train `cfgs` side by side, one epoch of each in turn, asking `judge` after every epoch
-    which to stop as pruned. Each training keeps its own torch random state, so its results
-    equal `train()`'s."""
+    which to stop as pruned (and telling `finished` which ended). Each training keeps its own
+    torch random state, so its results equal `train()`'s."""
     trainers, states = [], []
     for cfg in cfgs:
         trainers.append(Trainer(task, cfg, splits, device))
@@ -315,6 +321,7 @@ def train_together(
                for cfg, t in zip(cfgs, trainers, strict=True)]
     results: dict[int, TrialResult] = {}
     for epoch in range(1, max(cfg.epochs for cfg in cfgs) + 1):
+        before = set(results)
         for i, trainer in enumerate(trainers):
             if i in results:
                 continue
@@ -329,12 +336,17 @@ def train_together(
             elif epoch == cfgs[i].epochs:
                 results[i] = trainer.snapshot("ok")
         running = [i for i in range(len(cfgs)) if i not in results]
-        if not running:
+        if running:
+            stop = judge(epoch, [(cfgs[i], trainers[i].curves["val_metric"][-1])
+                                 for i in running])
+            for i in running:
+                if cfgs[i] in stop:
+                    results[i] = trainers[i].snapshot(PRUNED, pruned_reason(epoch))
+        ended = sorted(set(results) - before)
+        if finished is not None and ended:
+            finished([(cfgs[i], results[i]) for i in ended])
+        if len(results) == len(cfgs):
             break
-        stop = judge(epoch, [(cfgs[i], trainers[i].curves["val_metric"][-1]) for i in running])
-        for i in running:
-            if cfgs[i] in stop:
-                results[i] = trainers[i].snapshot(PRUNED, pruned_reason(epoch))
     return [results[i] for i in range(len(cfgs))]
 
 

@@ -240,10 +240,13 @@ def test_seeds_side_by_side_equal_solo_trainings():
     solo = [train(HOUSES, cfg, splits) for cfg in cfgs]
     together = train_together(HOUSES, cfgs, splits, lambda e, v: set())
     assert [r.curves for r in together] == [r.curves for r in solo]
+    told: list[list] = []
     one_pruned = train_together(HOUSES, cfgs, splits,
-                                lambda e, v: {cfgs[0]} if e == 1 else set())
+                                lambda e, v: {cfgs[0]} if e == 1 else set(),
+                                finished=lambda items: told.append(list(items)))
     assert one_pruned[0].status == PRUNED and one_pruned[0].epochs_run == 1
     assert one_pruned[1].curves == solo[1].curves
+    assert told == [[(cfgs[0], one_pruned[0])], [(cfgs[1], one_pruned[1])]]
 
 
 def record(number: int, status: str, val: float) -> TrainingRecord:
@@ -446,3 +449,26 @@ def test_open_slots_filled_together_only_when_pruning_random_draws(
         assert sorted(item.config_id for group in taken for item in group) == sorted(
             item.config_id for item in singles)
         assert len({item.config_id for item in singles}) == 6
+
+
+def test_a_pruned_training_is_recorded_when_it_stops(tmp_path, monkeypatch):
+    """A worker records each training of a group side by side at the end of the epoch it ends
+    in: the pruned ones in transactions of their own, before the survivors finish, and every
+    training once."""
+    from hpstudy.study.worker import Worker, WorkerOptions
+
+    url = sampled_study(tmp_path, "random", "hyperband")
+    calls: list[list[tuple[int, str]]] = []
+    record = queue.record
+
+    def recording(store, study, results):
+        calls.append([(trial_id, result["status"]) for trial_id, result in results])
+        return record(store, study, results)
+
+    monkeypatch.setattr(queue, "record", recording)
+    worker = Worker(WorkerOptions(url=url, study_name="p", workers=1))
+    assert worker.run() == 6
+    assert len(calls) > 1
+    assert all(status == PRUNED for call in calls[:-1] for _, status in call)
+    ids = [trial_id for call in calls for trial_id, _ in call]
+    assert len(ids) == len(set(ids)) == 6

@@ -277,6 +277,11 @@ class Heartbeat:
         self.trial_ids = list(trial_ids)
         self.beat()
 
+    def let_go(self, trial_ids: Sequence[int]) -> None:
+        """Stop beating for `trial_ids` (recorded)."""
+        gone = set(trial_ids)
+        self.trial_ids = [trial_id for trial_id in self.trial_ids if trial_id not in gone]
+
     def beat(self) -> None:
         trial_ids = list(self.trial_ids)
         self.store.retry(lambda: bulk.beat(self.study, trial_ids))

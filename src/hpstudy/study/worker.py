@@ -16,7 +16,7 @@ import platform
 import socket
 import threading
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,13 @@ from hpstudy.study.spec import StudySpec
 from hpstudy.study.storage import Store
 from hpstudy.study.strategies import get_strategy
 from hpstudy.tasks import Splits, Task, get_task, load_task_module
-from hpstudy.train import DEFAULT_CHANCE_PATIENCE, TrialResult, train_at_epochs, train_together
+from hpstudy.train import (
+    DEFAULT_CHANCE_PATIENCE,
+    Finished,
+    TrialResult,
+    train_at_epochs,
+    train_together,
+)
 
 log = logging.getLogger(__name__)
 MAX_GROUP = 64
@@ -60,6 +66,10 @@ class WorkerOptions:
     task_modules: list[str] = field(default_factory=list)
     exit_with_parent: bool = False  # a worker process started by `hpstudy run`
     workers: int | None = None  # the processes `hpstudy run` started with this one; None: alone
+
+
+# (position in the claimed group, result, size of its stack) of trainings that have ended
+Ended = Callable[[Sequence[tuple[int, TrialResult, int]]], None]
 
 
 @dataclass
@@ -230,32 +240,49 @@ class Worker:
                 stacks.setdefault(key, []).append(index)
         return {data: (list(stacks.values()), solo) for data, (stacks, solo) in parts.items()}
 
-    def execute(self, group: Sequence[Claimed]) -> list[tuple[TrialResult, int]]:
+    def execute(self, group: Sequence[Claimed], ended: Ended | None = None
+                ) -> list[tuple[TrialResult, int]]:
         """Train a claimed group (vectorized stacks side by side, solo trainings side by side
-        or with shared epochs); per training, its result and the size of its stack."""
+        or with shared epochs); per training, its result and the size of its stack. `ended`
+        is told (position in the group, result, stack size) of the trainings that end before
+        the group does, at the end of their epoch."""
         judge = self.judge(group) if self.pruner.active else None
         device, patience = self.options.device, self.options.chance_patience
         out: dict[int, tuple[TrialResult, int]] = {}
+
+        def tell(parts: Sequence[tuple[Sequence[int], int]]) -> Finished | None:
+            """`ended` as a trainer's callback, for the given (positions, stack size)."""
+            if ended is None:
+                return None
+            where: dict[Config, list[tuple[int, int]]] = {}
+            for part, size in parts:
+                for index in part:
+                    where.setdefault(group[index].cfg, []).append((index, size))
+            return lambda items: ended([(index, result, size) for cfg, result in items
+                                        for index, size in where[cfg]])
+
         for stacks, solo in self.parts(group).values():
             splits = self.data(group[(stacks[0] if stacks else solo)[0]].cfg)
             if stacks:
                 trained = batched.train_groups(
                     self.task, [[group[i].cfg for i in part] for part in stacks], splits,
-                    device=device, chance_patience=patience, judge=judge)
+                    device=device, chance_patience=patience, judge=judge,
+                    finished=tell([(part, len(part)) for part in stacks]))
                 for part, results in zip(stacks, trained, strict=True):
                     out |= {i: (result, len(part)) for i, result in zip(part, results,
                                                                           strict=True)}
             if solo:
-                results = self.train_solo([group[i].cfg for i in solo], splits, judge)
+                results = self.train_solo([group[i].cfg for i in solo], splits, judge,
+                                          tell([(solo, 1)]))
                 out |= {i: (result, 1) for i, result in zip(solo, results, strict=True)}
         return [out[index] for index in range(len(group))]
 
-    def train_solo(self, cfgs: list[Config], splits: Splits, judge: Judge | None
-                   ) -> list[TrialResult]:
+    def train_solo(self, cfgs: list[Config], splits: Splits, judge: Judge | None,
+                   finished: Finished | None) -> list[TrialResult]:
         device, patience = self.options.device, self.options.chance_patience
         if judge is not None:
             return train_together(self.task, cfgs, splits, judge, device=device,
-                                  chance_patience=patience)
+                                  chance_patience=patience, finished=finished)
         longest = max(cfgs, key=lambda c: c.epochs)
         by_epoch = train_at_epochs(self.task, longest, splits, [c.epochs for c in cfgs],
                                    device=device, chance_patience=patience)
@@ -277,28 +304,42 @@ class Worker:
         return data | {"env": self.env, "group_size": group_size}
 
     def work_once(self, heartbeat: queue.Heartbeat) -> int:
-        """Claim, train and record one group; returns how many trainings it finished."""
+        """Claim, train and record one group; returns how many trainings it finished. A
+        training that ends before the others (pruned, diverged, shorter) is recorded at the
+        end of its epoch: `status` counts it at once, and a crash later does not lose it."""
         group = self.take()
         if not group:
             return 0
-        ids = [item.trial_id for item in group]
-        heartbeat.hold(ids)
+        recorded: set[int] = set()
+        heartbeat.hold([item.trial_id for item in group])
+
+        def left() -> list[int]:
+            return [item.trial_id for i, item in enumerate(group) if i not in recorded]
+
+        def record(ended: Sequence[tuple[int, TrialResult, int]]) -> None:
+            fresh = [(i, result, shared) for i, result, shared in ended if i not in recorded]
+            if not fresh:
+                return
+            queue.record(self.store, self.study, [
+                (group[i].trial_id, self.result_attr(result, shared))
+                for i, result, shared in fresh])
+            recorded.update(i for i, _, _ in fresh)
+            heartbeat.let_go([group[i].trial_id for i, _, _ in fresh])
+
         try:
-            results = self.execute(group)
+            results = self.execute(group, record)
         except Exception as exc:  # a training that raises is a failed result, not a crash
             log.exception("training failed")
-            queue.record_failure(self.store, self.study, ids, f"{type(exc).__name__}: {exc}",
-                                 self.env)
+            queue.record_failure(self.store, self.study, left(),
+                                 f"{type(exc).__name__}: {exc}", self.env)
             heartbeat.hold([])
-            return len(ids)
+            return len(group)
         except BaseException:
-            queue.release(self.store, self.study, ids)
+            queue.release(self.store, self.study, left())
             raise
-        queue.record(self.store, self.study, [
-            (item.trial_id, self.result_attr(result, shared))
-            for item, (result, shared) in zip(group, results, strict=True)])
+        record([(i, result, shared) for i, (result, shared) in enumerate(results)])
         heartbeat.hold([])
-        return len(ids)
+        return len(group)
 
     def run(self) -> int:
         """Work until the queue is empty (or the deadline passes); returns trainings done."""

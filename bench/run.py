@@ -12,8 +12,9 @@ peak memory sampled with its children's (`bench/procs.py`).
 (d) stacked step times of houses MLPs (`bench/steps.py`), in this process.
 (e) the cost of USPS's random shifts per epoch (`bench/augment.py`), in this process.
 (f) a search of 64 configurations at full epochs three ways: hpstudy without pruning, hpstudy
-    with Hyperband, a plain Optuna script with HyperbandPruner (`bench/search.py`), three
-    times over (`--search-runs`), medians quoted; on houses (about 10 minutes), or on USPS with
+    with Hyperband, a plain Optuna script with HyperbandPruner (`bench/search.py`), five
+    runs (`--search-runs`), run i with study seed i, per-run ratios and their medians quoted;
+    on houses (5 to 15 minutes), or on USPS with
     `--usps` (hours on 2 cores). `--search` runs (f) alone and replaces its section of `--out`;
     `--tpe` searches with TPE instead of random draws.
 
@@ -239,8 +240,9 @@ def main() -> int:
     parser.add_argument("--usps", action="store_true",
                         help="the search benchmark on USPS instead of houses (hours)")
     parser.add_argument("--tpe", action="store_true", help="search with TPE, not random")
-    parser.add_argument("--search-runs", type=int, default=3,
-                        help="times the search benchmark runs its three ways (default 3)")
+    parser.add_argument("--search-runs", type=int, default=5,
+                        help="runs of the search benchmark's three ways, run i with study "
+                             "seed i (default 5)")
     args = parser.parse_args()
     env = dict(os.environ)
     data = ROOT.parent / "shared" / "data"

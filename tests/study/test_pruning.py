@@ -8,6 +8,7 @@ import contextlib
 import json
 import tomllib
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -25,7 +26,7 @@ from hpstudy.study.pruning import Entry, build_pruner, parse_pruning
 from hpstudy.study.pruning.judge import Held, Judge, decide, seed_means
 from hpstudy.study.pruning.rules import Hyperband, Median, SuccessiveHalving
 from hpstudy.study.reader import read_study
-from hpstudy.study.records import COMPLETE, PRUNED, StudyData, TrainingRecord
+from hpstudy.study.records import COMPLETE, DIVERGED, PRUNED, StudyData, TrainingRecord
 from hpstudy.study.spec import StudySpec, parse_spec
 from hpstudy.study.storage import Store
 from hpstudy.tasks import get_task
@@ -253,6 +254,17 @@ def record(number: int, status: str, val: float) -> TrainingRecord:
     return TrainingRecord(number=number, status=status, params={"lr": 0.1 * (number + 1)},
                           seed=0, config_id=f"c{number}", val_metric=val, train_time_s=1.0,
                           epochs_run=3 if status == PRUNED else 10)
+
+
+def test_best_so_far_is_never_pruned_or_diverged():
+    """Early in a pruned search the only values may be pruned or diverged ones: `hpstudy
+    status` names no best until a training has run to its end."""
+    from hpstudy.study.listing import best
+
+    early = [record(0, PRUNED, 0.99), replace(record(1, DIVERGED, 0.9), epochs_run=2)]
+    assert best(early, "maximize") is None
+    later = [*early, record(2, COMPLETE, 0.5)]
+    assert best(later, "maximize") == later[2]
 
 
 def test_final_choice_never_picks_a_pruned_configuration():

@@ -8,7 +8,7 @@ from typing import Any
 
 import optuna
 
-from hpstudy.study.records import STATUSES, TrainingRecord
+from hpstudy.study.records import COMPLETE, STATUSES, TrainingRecord
 from hpstudy.study.storage import Store
 
 
@@ -17,7 +17,10 @@ def study_names(store: Store) -> list[str]:
 
 
 def best(records: list[TrainingRecord], direction: str) -> TrainingRecord | None:
-    scored = [r for r in records if r.finished and r.val_metric is not None and r.role == "study"]
+    """The best study training trained to its end: never a diverged or pruned one (early in a
+    pruned search they may be the only ones with a value)."""
+    scored = [r for r in records
+              if r.status == COMPLETE and r.val_metric is not None and r.role == "study"]
     if not scored:
         return None
     pick = max if direction == "maximize" else min

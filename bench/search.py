@@ -139,7 +139,8 @@ def format_search(task: str, strategy: str, n_trials: int, rounds: list[list[Way
     seeds = ", ".join(map(str, range(runs)))
     lines = [f"## Search with pruning: {task}, {strategy}, {n_trials} configurations, full "
              "epochs (`bench/search.py`)", "",
-             f"Three ways, {runs} runs in one invocation, run i with study seed i ({seeds}): "
+             f"Three ways, {runs} run{'s' if runs > 1 else ''} in one invocation, run i with "
+             f"study seed i ({seeds}): "
              "no pruning, Hyperband, plain Optuna, then the next run. Each way is a separate "
              "process timed from start to exit (hpstudy with its default workers, one per core; "
              "the plain Optuna script in one process on torch's default threads). Wall = the "

@@ -168,7 +168,8 @@ class Hyperband(SuccessiveHalving):
 
     def brackets(self, epochs: int) -> list[tuple[int, int]]:
         """(first rung, weight) per bracket, the most aggressive first; the last starts at
-        `epochs` or just below (it prunes little or nothing), as in Li et al."""
+        `epochs` or just below (its one rung, min_epochs * factor**s, prunes late), as
+        Optuna's HyperbandPruner counts them (Li et al. count down from `epochs`)."""
         factor, top = self.reduction_factor, 0
         while self.min_epochs * factor ** (top + 1) <= epochs:
             top += 1

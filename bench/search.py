@@ -126,11 +126,6 @@ def run_search(task: str, strategy: str, n_trials: int, run: RunFn,
     return rounds
 
 
-def close_enough(task: str, value: float, reference: float) -> bool:
-    """Within 2% of an MSE (houses) or 0.3 points of an accuracy (usps); better counts too."""
-    return close_enough_gap(task, gap(task, value, reference))
-
-
 def format_search(task: str, strategy: str, n_trials: int, rounds: list[list[Way]]
                   ) -> list[str]:
     first = rounds[0]
@@ -169,7 +164,7 @@ def format_search(task: str, strategy: str, n_trials: int, rounds: list[list[Way
     per_run_plain = [ways[2].wall_s / ways[1].wall_s for ways in rounds]
     speed, versus = statistics.median(per_run), statistics.median(per_run_plain)
     gaps = [gap(task, ways[1].best_val, ways[0].best_val) for ways in rounds]
-    close = [close_enough(task, ways[1].best_val, ways[0].best_val) for ways in rounds]
+    close = [within_target(task, behind) for behind in gaps]
     noise = max(w.std("val_metric") for w in first)
     level = [_within_noise(task, ways[1].best_val, ways[2].best_val, noise) for ways in rounds]
     unit = "%" if task == "houses" else " points"
@@ -179,7 +174,7 @@ def format_search(task: str, strategy: str, n_trials: int, rounds: list[list[Way
               f"{_yes(speed >= faster)}); best val behind the unpruned run's by "
               f"{statistics.median(gaps):+.2f}{unit}, median (per run: {_each(gaps, '+.2f')}; "
               f"within {'2%' if task == 'houses' else '0.3 points'} in {sum(close)} of {runs} "
-              f"runs; median within: {_yes(close_enough_gap(task, statistics.median(gaps)))})",
+              f"runs; median within: {_yes(within_target(task, statistics.median(gaps)))})",
               f"- hyperband vs plain Optuna + HyperbandPruner: **{versus:.2f}x** faster, median "
               f"of the runs (per run: {_each(per_run_plain, '.2f')}; target >= {than_plain:g}x: "
               f"{_yes(versus >= than_plain)}); best val equal or better within noise in "
@@ -197,7 +192,8 @@ def gap(task: str, value: float, reference: float) -> float:
     return reference - value
 
 
-def close_enough_gap(task: str, behind: float) -> bool:
+def within_target(task: str, behind: float) -> bool:
+    """Within 2% of an MSE (houses) or 0.3 points of an accuracy (usps); better counts too."""
     return behind <= (2.0 if task == "houses" else 0.3)
 
 

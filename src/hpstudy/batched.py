@@ -330,8 +330,7 @@ class GroupTraining:
 
     def ended(self) -> list[tuple[Config, TrialResult]]:
         """(config, result) of every requested length of the runs that are done."""
-        return [(cfg, replace(run.results[cfg.epochs], params=self.task.params_of(cfg)))
-                for run in self.active if run.done
+        return [(cfg, result_of(self.task, run, cfg)) for run in self.active if run.done
                 for cfg in (run.cfg.replace(epochs=epochs) for epochs in run.wanted)]
 
     def drop_done(self) -> None:
@@ -431,9 +430,9 @@ def side_by_side(trainings: Sequence[GroupTraining], judge: Judge | None,
                 for training, row, run in pending:
                     if run.cfg in stop:
                         training.prune(row, run, epoch)
-        ended = [item for training in going for item in training.ended()]
-        if finished is not None and ended:
-            finished(ended)
+        if finished is not None:
+            if ended := [item for training in going for item in training.ended()]:
+                finished(ended)
         for training in going:
             training.drop_done()
 
@@ -480,8 +479,13 @@ def train_groups(
                                        chance_patience))
         planned.append(runs)
     side_by_side(trainings, judge, finished)
-    return [[replace(runs[cfg.replace(epochs=0)].results[cfg.epochs], params=task.params_of(cfg))
-             for cfg in cfgs] for cfgs, runs in zip(groups, planned, strict=True)]
+    return [[result_of(task, runs[cfg.replace(epochs=0)], cfg) for cfg in cfgs]
+            for cfgs, runs in zip(groups, planned, strict=True)]
+
+
+def result_of(task: Task, run: Run, cfg: Config) -> TrialResult:
+    """`run`'s result at `cfg`'s epochs, with `cfg`'s params."""
+    return replace(run.results[cfg.epochs], params=task.params_of(cfg))
 
 
 def plan_runs(task: Task, cfgs: Sequence[Config], splits: Splits,

@@ -97,6 +97,20 @@ def test_median_and_successive_halving_told_apart():
         assert halving.prunes(me, others, True, 10) is halving_prunes, name
 
 
+@pytest.mark.parametrize("reached, kept", [(1, 1), (2, 1), (5, 1), (6, 2), (8, 2), (9, 3)])
+def test_successive_halving_keeps_the_best_third_rounded_down(reached, kept):
+    """Of n configurations at a rung, floor(n / 3) go on, and at least one (Li et al., and
+    Optuna's SuccessiveHalvingPruner): of five, only the best, where rounding up would keep
+    two."""
+    field = {f"c{i}": float(i) for i in range(reached)}  # maximize: the last is best
+    halving = SuccessiveHalving(min_epochs=1, reduction_factor=3, warmup_trials=0)
+    going_on = [name for name in field
+                if not halving.prunes(Entry(name, field[name]),
+                                      [e for e in entries(field) if e.config_id != name],
+                                      True, 10)]
+    assert going_on == list(field)[reached - kept:]
+
+
 def test_warmup_trials_keep_everything_until_enough_others():
     """With fewer other configurations at the epoch than warmup_trials, nothing is pruned."""
     worst = Entry("w", 0.0)

@@ -120,11 +120,13 @@ def rungs(min_epochs: int, factor: int, epochs: int) -> list[int]:
 
 def survives(me: Entry, others: Sequence[Entry], maximize: bool, factor: int,
              warmup: int) -> bool:
-    """Whether `me` is among the best ceil(n / factor) of everyone at its rung."""
+    """Whether `me` is among the best floor(n / factor) of everyone at its rung, and at least
+    the best one (as in Li et al. and Optuna's SuccessiveHalvingPruner: of 4 or 5, one goes
+    on)."""
     if len(others) < warmup:
         return True
     ranked = sorted([me, *others], key=lambda e: rank_key(e, maximize))
-    return ranked.index(me) < math.ceil(len(ranked) / factor)
+    return ranked.index(me) < max(1, len(ranked) // factor)
 
 
 class SuccessiveHalving(Pruner):

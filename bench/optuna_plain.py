@@ -3,9 +3,9 @@
 A textbook objective: suggest the hyperparameters, build the model, train with a `DataLoader`
 and `torch.optim`, evaluate on the validation split after every epoch, `trial.report` the
 value and raise `optuna.TrialPruned` when `trial.should_prune()` says so; one process, an
-in-memory study, `HyperbandPruner` (or none), torch's default number of threads. Only the data
-splits, the model and the loss are the task's own (as in `bench/reference.py`), so both sides
-search the same space on the same data.
+in-memory study named after the task, pruner and seed, `HyperbandPruner` (or none), torch's
+default number of threads. Only the data splits, the model and the loss are the task's own (as
+in `bench/reference.py`), so both sides search the same space on the same data.
 
     python bench/optuna_plain.py TASK [--n-trials 64] [--sampler random|tpe]
                                  [--pruner hyperband|none] [--seed 0]
@@ -78,7 +78,11 @@ def main() -> int:
                else optuna.samplers.RandomSampler(seed=args.seed))
     pruner = (optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
               if args.pruner == "hyperband" else optuna.pruners.NopPruner())
-    study = optuna.create_study(direction="maximize" if maximize else "minimize",
+    # named, as Optuna's HyperbandPruner asks "to make the pruning algorithm reproducible":
+    # a trial's bracket is a hash of the study name and its number (an unnamed study gets a
+    # random name, and the same seed then prunes differently from one run to the next)
+    study = optuna.create_study(study_name=f"search-{args.task}-{args.pruner}-{args.seed}",
+                                direction="maximize" if maximize else "minimize",
                                 sampler=sampler, pruner=pruner)
     study.optimize(objective, n_trials=args.n_trials)
     states: dict[str, int] = {}

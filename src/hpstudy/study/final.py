@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import statistics
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import torch
 
 from hpstudy.errors import ConfigError
 from hpstudy.study import retrain
+from hpstudy.study.final_claim import FinalClaim
 from hpstudy.study.progress import describe_choice, study_progress
 from hpstudy.study.reader import read_study
 from hpstudy.study.records import StudyData
@@ -178,13 +180,16 @@ def final_choice(
     device: str = "cpu",
     final_now: bool = False,
     default_rule: str = "best",
+    on_wait: Callable[[str], None] | None = None,
 ) -> dict[str, Any] | None:
     """The study's final choice and its one test evaluation: the stored one, or one made now.
 
     A new choice waits for the study to finish: while trainings remain (see `study_progress`)
     this returns None, unless `final_now`. `rule` and `tolerance` (None: the stored choice's,
     else `default_rule` and DEFAULT_TOLERANCE) must agree with a stored choice, whose test set
-    is never evaluated again.
+    is never evaluated again. One process makes a new choice: others that ask at the same
+    time (on any machine) wait for it (`FinalClaim`), told why by `on_wait` (default: a
+    logged warning).
     """
     data = read_study(store, name)
     if data.final is not None:
@@ -200,10 +205,16 @@ def final_choice(
     if not any(r.finished for r in data.records):
         raise ConfigError(f"Study {name!r} has no finished training to choose from.")
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
-    final = choose_and_test(data, rule, tolerance, data_dir, device, out_dir)
-    final["made_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    final["made_on"] = progress.to_dict()
-    store.retry(lambda: store.load(name).set_user_attr("final", final))
+    with FinalClaim(store, name, on_wait or log.warning) as claim:
+        if claim.stored is not None:  # made by another process meanwhile
+            data.final = claim.stored
+            check_same_choice(data, rule, tolerance)
+            write_final_json(out_dir, claim.stored)
+            return claim.stored
+        final = choose_and_test(data, rule, tolerance, data_dir, device, out_dir)
+        final["made_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        final["made_on"] = progress.to_dict()
+        store.retry(lambda: store.load(name).set_user_attr("final", final))
     write_final_json(out_dir, final)
     return final
 

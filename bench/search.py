@@ -204,8 +204,9 @@ def format_search(task: str, strategy: str, n_trials: int, rounds: list[list[Way
               f"hyperband): {statistics.median(fewer_than_none):.2f}x the epochs (per run: "
               f"{_each(fewer_than_none, '.2f')}), {statistics.median(steps_ratio):.2f}x the "
               f"seconds spent in training steps, summed over all trainings (per run: "
-              f"{_each(steps_ratio, '.2f')}); the wall-time ratio cannot beat the second "
-              "however small the rest (start-up, evaluation, storage) is made",
+              f"{_each(steps_ratio, '.2f')}); the wall-time ratio equals the second when "
+              "everything else (start-up, evaluation, storage, idle cores) takes the same share "
+              "of both ways' time",
               ""]
     return lines
 

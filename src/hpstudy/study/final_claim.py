@@ -23,6 +23,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy
+import sqlalchemy.exc
 from optuna.storages._rdb import models
 
 from hpstudy.study.bulk import STUDIES, backend
@@ -95,7 +96,11 @@ class FinalClaim:
             self.stored = self.stored_final()
             if self.stored is not None:
                 return self
-            held = self.store.retry(lambda: insert_or_read(self.study, self.value))
+            try:
+                held = self.store.retry(lambda: insert_or_read(self.study, self.value))
+            except sqlalchemy.exc.IntegrityError:  # another claim was inserted meanwhile
+                time.sleep(WAIT_POLL_S)
+                continue
             if held is None:
                 break
             if held != seen:

@@ -180,3 +180,32 @@ def test_the_claim_is_a_study_user_attribute_optuna_reads(tmp_path):
         assert held["pid"] > 0 and held["host"]
     assert final_claim.KEY not in optuna.load_study(study_name=name, storage=url).user_attrs
     store.close()
+
+
+def test_a_waiter_without_a_rule_takes_the_makers_rule(tmp_path):
+    """A report that names no rule, waiting on a maker that chose by `fast`, returns the
+    maker's choice: no rule asked means the stored one's, as for a choice stored earlier."""
+    url = default_url(tmp_path / "db")
+    name = finished_study(tmp_path, url)
+    maker = Store(url)
+    got: list[dict[str, Any] | None] = []
+    errors: list[str] = []
+
+    def waiter() -> None:
+        store = Store(url)
+        try:
+            got.append(final.final_choice(store, name, tmp_path / "out", on_wait=print))
+        except Exception as exc:  # reported below
+            errors.append(str(exc))
+        finally:
+            store.close()
+
+    with final_claim.FinalClaim(maker, name):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        time.sleep(1.5)
+        stored = {"rule": "fast", "tolerance": 0.01, "params": {"width": 8}, "test_metric": 1.5}
+        maker.load(name).set_user_attr("final", stored)
+    thread.join(60)
+    assert errors == [] and got == [stored]
+    maker.close()

@@ -193,9 +193,8 @@ def final_choice(
     """
     data = read_study(store, name)
     if data.final is not None:
-        check_same_choice(data, rule, tolerance)
-        write_final_json(out_dir, data.final)
-        return data.final
+        return stored_choice(data, data.final, rule, tolerance, out_dir)
+    asked_rule, asked_tolerance = rule, tolerance
     rule = default_rule if rule is None else rule
     if rule not in RULES:
         raise ConfigError(f"--rule must be one of {', '.join(RULES)}. Got {rule!r}.")
@@ -207,14 +206,21 @@ def final_choice(
     tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
     with FinalClaim(store, name, on_wait or log.warning) as claim:
         if claim.stored is not None:  # made by another process meanwhile
-            data.final = claim.stored
-            check_same_choice(data, rule, tolerance)
-            write_final_json(out_dir, claim.stored)
-            return claim.stored
+            return stored_choice(data, claim.stored, asked_rule, asked_tolerance, out_dir)
         final = choose_and_test(data, rule, tolerance, data_dir, device, out_dir)
         final["made_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         final["made_on"] = progress.to_dict()
         store.retry(lambda: store.load(name).set_user_attr("final", final))
+    write_final_json(out_dir, final)
+    return final
+
+
+def stored_choice(data: StudyData, final: dict[str, Any], rule: str | None,
+                  tolerance: float | None, out_dir: Path) -> dict[str, Any]:
+    """The stored choice `final`, if it answers `rule` and `tolerance` (as asked: None takes
+    the stored one's), also written to `final.json`."""
+    data.final = final
+    check_same_choice(data, rule, tolerance)
     write_final_json(out_dir, final)
     return final
 

@@ -79,13 +79,13 @@ def blocked_conv(conv: nn.Conv2d, norm: nn.BatchNorm2d | None = None
 
 def blocked_modules(prefix: list[nn.Module]) -> list[Callable[[torch.Tensor], torch.Tensor]]:
     """The prefix's modules as they run on blocked tensors: each convolution with the batch
-    normalization that follows it folded in."""
+    normalization that follows it (the prefix holds only those that fold) folded in."""
     blocked: list[Callable[[torch.Tensor], torch.Tensor]] = []
     for index, module in enumerate(prefix):
         after = prefix[index + 1] if index + 1 < len(prefix) else None
         if type(module) is nn.Conv2d:
-            norm = after if isinstance(after, nn.BatchNorm2d) and folds(after, module) else None
-            blocked.append(blocked_conv(module, norm))
+            blocked.append(blocked_conv(module, after if isinstance(after, nn.BatchNorm2d)
+                                        else None))
         elif type(module) is not nn.BatchNorm2d:
             blocked.append(module)
     return blocked

@@ -81,13 +81,11 @@ class FinalClaim:
             "since": datetime.now(UTC).isoformat(timespec="seconds"), "beat": 0}
         self.value = json.dumps(self.holder)
         self.stored: dict[str, Any] | None = None
-        self.lock = threading.Lock()
         self.stop = threading.Event()
         self.beater: threading.Thread | None = None
 
     def stored_final(self) -> dict[str, Any] | None:
-        attrs = self.store.retry(lambda: self.store.load(self.name).user_attrs, locked=False)
-        final = attrs.get("final")
+        final = self.store.retry(lambda: self.study.user_attrs, locked=False).get("final")
         return final if isinstance(final, dict) else None
 
     def __enter__(self) -> FinalClaim:
@@ -122,19 +120,17 @@ class FinalClaim:
 
     def beat(self) -> None:
         while not self.stop.wait(self.store.heartbeat_interval):
-            with self.lock:
-                self.holder["beat"] += 1
-                new = json.dumps(self.holder)
-                try:
-                    if self.swap(self.value, new):
-                        self.value = new
-                except Exception:  # a missed beat is retried at the next one
-                    continue
+            self.holder["beat"] += 1
+            new = json.dumps(self.holder)
+            try:
+                if self.swap(self.value, new):
+                    self.value = new
+            except Exception:  # a missed beat is retried at the next one
+                continue
 
     def __exit__(self, *exc: object) -> None:
         if self.beater is None:
             return
         self.stop.set()
-        self.beater.join()
-        with self.lock:
-            self.swap(self.value, None)
+        self.beater.join()  # no beat rewrites the claim after this
+        self.swap(self.value, None)

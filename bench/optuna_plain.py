@@ -8,7 +8,7 @@ default number of threads. Only the data splits, the model and the loss are the 
 in `bench/reference.py`), so both sides search the same space on the same data.
 
     python bench/optuna_plain.py TASK [--n-trials 64] [--sampler random|tpe]
-                                 [--pruner hyperband|none] [--seed 0]
+                                 [--pruner hyperband|none] [--reduction-factor 3] [--seed 0]
 
 Prints one JSON object: wall time, best value and parameters, trials by state, and the epochs
 trained over all trials.
@@ -69,6 +69,8 @@ def main() -> int:
     parser.add_argument("--n-trials", type=int, default=64)
     parser.add_argument("--sampler", choices=["random", "tpe"], default="random")
     parser.add_argument("--pruner", choices=["hyperband", "none"], default="hyperband")
+    parser.add_argument("--reduction-factor", type=int, default=3,
+                        help="HyperbandPruner's reduction_factor (default 3)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -76,7 +78,8 @@ def main() -> int:
     objective, maximize = make_objective(args.task)
     sampler = (optuna.samplers.TPESampler(seed=args.seed) if args.sampler == "tpe"
                else optuna.samplers.RandomSampler(seed=args.seed))
-    pruner = (optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3)
+    pruner = (optuna.pruners.HyperbandPruner(min_resource=1,
+                                                     reduction_factor=args.reduction_factor)
               if args.pruner == "hyperband" else optuna.pruners.NopPruner())
     # named, as Optuna's HyperbandPruner asks "to make the pruning algorithm reproducible":
     # a trial's bracket is a hash of the study name and its number (an unnamed study gets a

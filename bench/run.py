@@ -16,7 +16,8 @@ peak memory sampled with its children's (`bench/procs.py`).
     runs (`--search-runs`), run i with study seed i, per-run ratios and their medians quoted;
     on houses (5 to 15 minutes), or on USPS with
     `--usps` (hours on 2 cores). `--search` runs (f) alone and replaces its section of `--out`;
-    `--tpe` searches with TPE instead of random draws.
+    `--tpe` searches with TPE instead of random draws; `--reduction-factor` sets both
+    Hyperbands' reduction factor (3; another gets a section of its own).
 
 `--quick` runs (a) without the 30-epoch usps default, a smaller (b) (2 seeds, --epoch-scale 0.1),
 no (c) and a short (d). Results are printed and written as markdown to `--out`.
@@ -243,6 +244,9 @@ def main() -> int:
     parser.add_argument("--search-runs", type=int, default=5,
                         help="runs of the search benchmark's three ways, run i with study "
                              "seed i (default 5)")
+    parser.add_argument("--reduction-factor", type=int, default=3,
+                        help="the search benchmark's Hyperband reduction factor, for hpstudy "
+                             "and the plain Optuna script alike (default 3)")
     args = parser.parse_args()
     env = dict(os.environ)
     data = ROOT.parent / "shared" / "data"
@@ -301,8 +305,9 @@ def search_section(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
     """(f): the search benchmark's markdown lines."""
     task, strategy = ("usps" if args.usps else "houses"), ("tpe" if args.tpe else "random")
     print(f"(f) search: {task}, {strategy}, 64 configurations", flush=True)
-    rounds = search.run_search(task, strategy, 64, run_process, env, args.search_runs)
-    return search.format_search(task, strategy, 64, rounds)
+    rounds = search.run_search(task, strategy, 64, run_process, env, args.search_runs,
+                               args.reduction_factor)
+    return search.format_search(task, strategy, 64, rounds, args.reduction_factor)
 
 
 def replace_section(text: str, section: list[str]) -> str:

@@ -64,11 +64,11 @@ class Way:
 
 
 def hpstudy_way(label: str, task: str, strategy: str, n_trials: int, pruner: str, seed: int,
-                run: RunFn, env: dict[str, str], folder: Path) -> Way:
+                run: RunFn, env: dict[str, str], folder: Path, reduction_factor: int = 3) -> Way:
     name = f"search-{task}-{pruner}"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
-    path.write_text(study_toml(name, task, strategy, n_trials, pruner, seed))
+    path.write_text(study_toml(name, task, strategy, n_trials, pruner, seed, reduction_factor))
     out = folder / name
     wall, _, _ = run([sys.executable, "-m", "hpstudy", "run", str(path), "--out", str(out),
                       "--quiet"], env)
@@ -88,10 +88,11 @@ def hpstudy_way(label: str, task: str, strategy: str, n_trials: int, pruner: str
 
 
 def optuna_way(task: str, strategy: str, n_trials: int, seed: int, run: RunFn,
-               env: dict[str, str]) -> Way:
+               env: dict[str, str], reduction_factor: int = 3) -> Way:
     wall, _, found = run([sys.executable, str(BENCH / "optuna_plain.py"), task,
                           "--n-trials", str(n_trials), "--sampler", strategy,
-                          "--pruner", "hyperband", "--seed", str(seed)], env)
+                          "--pruner", "hyperband", "--reduction-factor", str(reduction_factor),
+                          "--seed", str(seed)], env)
     task_obj = get_task(task)
     params = task_obj.params_of(task_obj.make_config(found["best_params"]))
     params.pop("seed", None)
@@ -108,9 +109,11 @@ def retrain(way: Way, task: str, folder: Path) -> None:
 
 
 def run_search(task: str, strategy: str, n_trials: int, run: RunFn,
-               env: dict[str, str], runs: int = 5) -> list[list[Way]]:
+               env: dict[str, str], runs: int = 5, reduction_factor: int = 3
+               ) -> list[list[Way]]:
     """The three ways, one after another, `runs` times, run i with study seed i; then each
-    way's best configuration of the first run retrained."""
+    way's best configuration of the first run retrained. Both Hyperbands prune from epoch 1
+    with `reduction_factor`."""
     with tempfile.TemporaryDirectory(prefix="hpstudy-search-") as tmp:
         folder = Path(tmp)
         rounds = []
@@ -119,10 +122,11 @@ def run_search(task: str, strategy: str, n_trials: int, run: RunFn,
             for label, pruner in (("hpstudy, no pruning", "none"), ("hpstudy + hyperband",
                                                                     "hyperband")):
                 ways.append(hpstudy_way(label, task, strategy, n_trials, pruner, index, run,
-                                        env, folder / f"run{index}"))
+                                        env, folder / f"run{index}", reduction_factor))
                 print(f"  run {index + 1} (seed {index}): {label}: {ways[-1].wall_s:.1f} s, "
                       f"best val {ways[-1].best_val:.4g}", flush=True)
-            ways.append(optuna_way(task, strategy, n_trials, index, run, env))
+            ways.append(optuna_way(task, strategy, n_trials, index, run, env,
+                                   reduction_factor))
             print(f"  run {index + 1} (seed {index}): {ways[-1].label}: "
                   f"{ways[-1].wall_s:.1f} s, best val {ways[-1].best_val:.4g}", flush=True)
             rounds.append(ways)
@@ -131,14 +135,18 @@ def run_search(task: str, strategy: str, n_trials: int, run: RunFn,
     return rounds
 
 
-def format_search(task: str, strategy: str, n_trials: int, rounds: list[list[Way]]
-                  ) -> list[str]:
+def format_search(task: str, strategy: str, n_trials: int, rounds: list[list[Way]],
+                  reduction_factor: int = 3) -> list[str]:
     first = rounds[0]
     metric = get_task(task).metric_name
     runs = len(rounds)
     seeds = ", ".join(map(str, range(runs)))
+    # the default's title stays as it was: `--search` replaces a section by its title
+    factor = "" if reduction_factor == 3 else f", reduction factor {reduction_factor}"
     lines = [f"## Search with pruning: {task}, {strategy}, {n_trials} configurations, full "
-             "epochs (`bench/search.py`)", "",
+             f"epochs{factor} (`bench/search.py`)", "",
+             f"Both Hyperbands (hpstudy's and Optuna's `HyperbandPruner`) prune from epoch 1 "
+             f"with reduction factor {reduction_factor}.",
              f"Three ways, {runs} run{'s' if runs > 1 else ''} in one invocation, run i with "
              f"study seed i ({seeds}): "
              "no pruning, Hyperband, plain Optuna, then the next run. Each way is a separate "

@@ -49,8 +49,9 @@ def toml_value(value: Any) -> str:
 
 
 def study_toml(name: str, task: str, strategy: str, n_trials: int, pruner: str,
-               seed: int = 0) -> str:
-    """hpstudy's study file for the same search."""
+               seed: int = 0, reduction_factor: int = 3) -> str:
+    """hpstudy's study file for the same search (Hyperband from epoch 1, pruning two of every
+    three configurations of a rung by default: `reduction_factor`)."""
     lines = [f'name = "{name}"', f'task = "{task}"', f'strategy = "{strategy}"',
              f"seed = {seed}", "", "[space]"]
     for factor_name, factor in SPACES[task].items():
@@ -61,5 +62,8 @@ def study_toml(name: str, task: str, strategy: str, n_trials: int, pruner: str,
             lines.append(f"{factor_name} = {{low = {toml_value(factor[1])}, "
                          f"high = {toml_value(factor[2])}, log = {log}}}")
     lines += ["", "[budget]", f"n_trials = {n_trials}", "", "[pruning]",
-              f'pruner = "{pruner}"', ""]
+              f'pruner = "{pruner}"']
+    if pruner == "hyperband":
+        lines += ["min_epochs = 1", f"reduction_factor = {reduction_factor}"]
+    lines.append("")
     return "\n".join(lines)

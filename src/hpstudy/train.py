@@ -6,12 +6,13 @@ Loading data, building the model and evaluating the splits after each epoch are 
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -219,6 +220,40 @@ class Trainer:
         self.curves["val_metric"].append(val_metric)
         return mean_loss
 
+    def pause(self, rng_state: torch.Tensor, watch: ChanceWatch) -> bytes:
+        """Everything this training needs to go on elsewhere, between two epochs, as bytes:
+        weights and buffers, optimizer state, its random states (`rng_state`: torch's, as
+        this training left it), its chance watch and its curves."""
+        state = self.optimizer.state
+        buffer = io.BytesIO()
+        torch.save({"model": self.model.state_dict(), "first": state.first,
+                    "second": state.second, "steps": state.steps,
+                    "shuffle": self.shuffle.get_state(), "augment": self.augment_rng.get_state(),
+                    "rng": rng_state, "watch": [watch.best_loss, watch.stuck],
+                    "curves": self.curves, "train_time_s": self.train_time_s,
+                    "epochs_run": self.epochs_run}, buffer)
+        return buffer.getvalue()
+
+    def resume(self, paused: bytes, watch: ChanceWatch) -> torch.Tensor:
+        """Take up a training paused by `pause` (of the same configuration); returns torch's
+        random state to train it with."""
+        saved = torch.load(io.BytesIO(paused), weights_only=True)
+        self.model.load_state_dict(saved["model"])
+        state = self.optimizer.state
+        with torch.no_grad():
+            for mine, theirs in zip(state.first + state.second, saved["first"] + saved["second"],
+                                    strict=True):
+                mine.copy_(theirs)
+        state.steps = saved["steps"]
+        state.step_count.fill_(state.steps)
+        self.shuffle.set_state(saved["shuffle"])
+        self.augment_rng.set_state(saved["augment"])
+        watch.best_loss, watch.stuck = saved["watch"]
+        self.curves = saved["curves"]
+        self.train_time_s, self.epochs_run = saved["train_time_s"], saved["epochs_run"]
+        rng: torch.Tensor = saved["rng"]
+        return rng
+
     def snapshot(self, status: str, reason: str = "") -> TrialResult:
         """Measure the model as it is now on the train and validation splits."""
         task, cfg, splits = self.task, self.cfg, self.splits
@@ -300,6 +335,26 @@ def pruned_reason(epoch: int) -> str:
 Finished = Callable[[Sequence[tuple[Config, TrialResult]]], None]
 
 
+@dataclass(frozen=True)
+class Paused:
+    """A training paused between two epochs to go on in another process (`Trainer.pause`)."""
+
+    cfg: Config
+    state: bytes
+    epochs_run: int
+
+
+class HandOver(Protocol):
+    """Where `train_together` can send some of its trainings, to go on in another process."""
+
+    def choose(self, running: Sequence[tuple[Config, float]]) -> Collection[Config]:
+        """Given the running trainings (configuration, seconds per epoch so far), the ones to
+        send now (none: keep them all)."""
+
+    def send(self, paused: Sequence[Paused]) -> None:
+        """Take the chosen trainings, paused after the same epoch."""
+
+
 def train_together(
     task: Task,
     cfgs: Sequence[Config],
@@ -309,21 +364,34 @@ def train_together(
     device: str = "cpu",
     chance_patience: int = DEFAULT_CHANCE_PATIENCE,
     finished: Finished | None = None,
-) -> list[TrialResult]:
+    resumed: Sequence[bytes] | None = None,
+    hand_over: HandOver | None = None,
+) -> list[TrialResult | None]:
     """Train `cfgs` side by side, one epoch of each in turn, asking `judge` after every epoch
     which to stop as pruned (and telling `finished` which ended). Each training keeps its own
-    torch random state, so its results equal `train()`'s."""
+    torch random state, so its results equal `train()`'s.
+
+    `resumed` (one per configuration) takes up trainings paused after the same epoch, in this
+    process or another. After each epoch, `hand_over` may take some of the running trainings,
+    paused; their results are None here, and equal `train()`'s where they go on."""
     trainers, states = [], []
     for cfg in cfgs:
         trainers.append(Trainer(task, cfg, splits, device))
         states.append(torch.get_rng_state())
     watches = [ChanceWatch(chance_level(task, cfg, t.splits) if chance_patience > 0 else None)
                for cfg, t in zip(cfgs, trainers, strict=True)]
+    for i, paused in enumerate(resumed or []):
+        states[i] = trainers[i].resume(paused, watches[i])
+    done = {t.epochs_run for t in trainers}
+    if len(done) != 1:
+        raise ValueError(f"Trainings paused after different epochs ({sorted(done)}) cannot go "
+                         "on side by side.")
     results: dict[int, TrialResult] = {}
-    for epoch in range(1, max(cfg.epochs for cfg in cfgs) + 1):
+    gone: set[int] = set()  # handed over
+    for epoch in range(done.pop() + 1, max(cfg.epochs for cfg in cfgs) + 1):
         before = set(results)
         for i, trainer in enumerate(trainers):
-            if i in results:
+            if i in results or i in gone:
                 continue
             torch.set_rng_state(states[i])
             mean_loss = trainer.run_epoch()
@@ -335,7 +403,7 @@ def train_together(
                 results[i] = trainer.snapshot("diverged", reason)
             elif epoch == cfgs[i].epochs:
                 results[i] = trainer.snapshot("ok")
-        running = [i for i in range(len(cfgs)) if i not in results]
+        running = [i for i in range(len(cfgs)) if i not in results and i not in gone]
         if running:
             stop = judge(epoch, [(cfgs[i], trainers[i].curves["val_metric"][-1])
                                  for i in running])
@@ -345,9 +413,18 @@ def train_together(
         ended = sorted(set(results) - before)
         if finished is not None and ended:
             finished([(cfgs[i], results[i]) for i in ended])
-        if len(results) == len(cfgs):
+        running = [i for i in running if i not in results]
+        if hand_over is not None and running:
+            leaving = hand_over.choose([(cfgs[i], trainers[i].train_time_s / epoch)
+                                        for i in running])
+            sent = [i for i in running if cfgs[i] in leaving]
+            if sent:
+                hand_over.send([Paused(cfgs[i], trainers[i].pause(states[i], watches[i]),
+                                       epoch) for i in sent])
+                gone.update(sent)
+        if len(results) + len(gone) == len(cfgs):
             break
-    return [results[i] for i in range(len(cfgs))]
+    return [results.get(i) for i in range(len(cfgs))]
 
 
 def resolve_device(name: str) -> str:

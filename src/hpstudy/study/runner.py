@@ -25,6 +25,7 @@ from hpstudy.study import queue
 from hpstudy.study.plans import GRID_CONFIRM_ABOVE, Planned, baseline
 from hpstudy.study.reader import read_records
 from hpstudy.study.records import TrainingRecord
+from hpstudy.study.siblings import Siblings
 from hpstudy.study.spec import StudySpec, validate_for_task
 from hpstudy.study.storage import Store, redact
 from hpstudy.study.strategies import get_strategy
@@ -119,7 +120,7 @@ def check_start(task: Task, options: WorkerOptions) -> None:
                       "task_modules=['mytask.py'])).")
 
 
-def worker_process(options: WorkerOptions, wake: Any) -> None:
+def worker_process(options: WorkerOptions, siblings: Siblings) -> None:
     """A worker process. The first SIGINT or SIGTERM (Ctrl-C, a notebook's stop button, the
     parent stopping its workers) interrupts it: its trainings are handed back to the queue,
     and later signals cannot cut that short."""
@@ -131,18 +132,20 @@ def worker_process(options: WorkerOptions, wake: Any) -> None:
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     try:
-        run_worker(options, wake)
+        siblings.in_worker_process()
+        run_worker(options, siblings)
     except KeyboardInterrupt:
         sys.exit(INTERRUPTED)
 
 
 def start_workers(options: WorkerOptions, jobs: int) -> list[multiprocessing.process.BaseProcess]:
     context: Any = multiprocessing.get_context(start_method())
-    wake = context.Event()
+    siblings = Siblings.create(context)
     processes: list[multiprocessing.process.BaseProcess] = []
     for _ in range(jobs):
         child = replace(options, exit_with_parent=True, workers=jobs)
-        process = context.Process(target=worker_process, args=(child, wake), daemon=False)
+        process = context.Process(target=worker_process, args=(child, siblings),
+                                  daemon=False)
         process.start()
         processes.append(process)
     return processes

@@ -3,7 +3,9 @@
 Any number of workers, on any machines, can work on one study; each exits when nothing is left.
 Trainings that can share work are taken together: MLP trainings with the same architecture
 and batch size are vectorized (`hpstudy.batched`), and configurations that differ only in
-`epochs` come from one run of the longest.
+`epochs` come from one run of the longest. The workers of one `hpstudy run` also hand running
+trainings of a pruned study to each other when one of them runs out of work
+(`hpstudy.study.siblings`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from hpstudy.study.plans import Planned, config_id
 from hpstudy.study.pruning import build_pruner
 from hpstudy.study.pruning.judge import Held, Judge
 from hpstudy.study.records import COMPLETE
+from hpstudy.study.siblings import Handed, Siblings, half_of
 from hpstudy.study.space import space_size
 from hpstudy.study.spec import StudySpec
 from hpstudy.study.storage import Store
@@ -41,6 +44,7 @@ from hpstudy.tasks import Splits, Task, get_task, load_task_module
 from hpstudy.train import (
     DEFAULT_CHANCE_PATIENCE,
     Finished,
+    Paused,
     TrialResult,
     train_at_epochs,
     train_together,
@@ -77,6 +81,36 @@ class Claimed:
     trial_id: int
     cfg: Config
     config_id: str = ""
+    paused: bytes | None = None  # handed over by another worker, to go on from
+    resumed_at: int = 0  # the epoch it was handed over after
+
+
+class GroupHandOver:
+    """The `train.HandOver` of one claimed group: when an idle sibling has asked, about half
+    of the group's running configurations (by seconds per epoch, all seeds of one together)
+    go to it; `sent` is told their trial ids."""
+
+    def __init__(self, siblings: Siblings, group: Sequence[Claimed],
+                 sent: Callable[[list[int]], None]):
+        self.siblings, self.sent = siblings, sent
+        self.items = {item.cfg: item for item in group}
+
+    def choose(self, running: Sequence[tuple[Config, float]]) -> set[Config]:
+        costs: dict[str, float] = {}
+        for cfg, seconds in running:
+            cid = self.items[cfg].config_id
+            costs[cid] = costs.get(cid, 0.0) + seconds
+        if len(costs) < 2 or not self.siblings.take_request():
+            return set()
+        leaving = half_of(costs)
+        return {cfg for cfg, _ in running if self.items[cfg].config_id in leaving}
+
+    def send(self, paused: Sequence[Paused]) -> None:
+        batch = [Handed(self.items[p.cfg].trial_id, p.cfg, self.items[p.cfg].config_id,
+                        p.state, p.epochs_run) for p in paused]
+        self.siblings.send(batch)
+        self.sent([h.trial_id for h in batch])
+        log.debug("handed %d trainings to an idle worker", len(batch))
 
 
 def environment(options: WorkerOptions) -> dict[str, Any]:
@@ -108,10 +142,10 @@ def share_key(task: Task, cfg: Config, prunes: bool = False) -> Hashable:
 class Worker:
     """The loop of one worker process."""
 
-    def __init__(self, options: WorkerOptions,
-                 wake: multiprocessing.synchronize.Event | None = None):
+    def __init__(self, options: WorkerOptions, siblings: Siblings | None = None):
         self.options = options
-        self.wake = wake  # set by a sibling process when it records results
+        self.siblings = siblings  # the other workers of this run, if any
+        self.asked = False  # whether this worker has asked its siblings for work
         for module in options.task_modules:
             load_task_module(module)
         torch.set_num_threads(options.threads)
@@ -240,12 +274,14 @@ class Worker:
                 stacks.setdefault(key, []).append(index)
         return {data: (list(stacks.values()), solo) for data, (stacks, solo) in parts.items()}
 
-    def execute(self, group: Sequence[Claimed], ended: Ended | None = None
-                ) -> list[tuple[TrialResult, int]]:
+    def execute(self, group: Sequence[Claimed], ended: Ended | None = None,
+                sent: Callable[[list[int]], None] | None = None
+                ) -> list[tuple[TrialResult, int] | None]:
         """Train a claimed group (vectorized stacks side by side, solo trainings side by side
-        or with shared epochs); per training, its result and the size of its stack. `ended`
-        is told (position in the group, result, stack size) of the trainings that end before
-        the group does, at the end of their epoch."""
+        or with shared epochs); per training, its result and the size of its stack (None:
+        handed to a sibling, and `sent` told its trial id). `ended` is told (position in the
+        group, result, stack size) of the trainings that end before the group does, at the
+        end of their epoch."""
         judge = self.judge(group) if self.pruner.active else None
         device, patience = self.options.device, self.options.chance_patience
         out: dict[int, tuple[TrialResult, int]] = {}
@@ -272,17 +308,28 @@ class Worker:
                     out |= {i: (result, len(part)) for i, result in zip(part, results,
                                                                           strict=True)}
             if solo:
-                results = self.train_solo([group[i].cfg for i in solo], splits, judge,
-                                          tell([(solo, 1)]))
-                out |= {i: (result, 1) for i, result in zip(solo, results, strict=True)}
-        return [out[index] for index in range(len(group))]
+                items = [group[i] for i in solo]
+                hand_over = None if self.siblings is None or sent is None \
+                    else GroupHandOver(self.siblings, items, sent)
+                solo_results = self.train_solo(items, splits, judge, tell([(solo, 1)]),
+                                               hand_over)
+                out |= {i: (result, 1) for i, result in zip(solo, solo_results, strict=True)
+                        if result is not None}
+        return [out.get(index) for index in range(len(group))]
 
-    def train_solo(self, cfgs: list[Config], splits: Splits, judge: Judge | None,
-                   finished: Finished | None) -> list[TrialResult]:
+    def train_solo(self, items: list[Claimed], splits: Splits, judge: Judge | None,
+                   finished: Finished | None, hand_over: GroupHandOver | None = None
+                   ) -> list[TrialResult | None]:
         device, patience = self.options.device, self.options.chance_patience
+        cfgs = [item.cfg for item in items]
+        paused = [item.paused for item in items if item.paused is not None]
         if judge is not None:
             return train_together(self.task, cfgs, splits, judge, device=device,
-                                  chance_patience=patience, finished=finished)
+                                  chance_patience=patience, finished=finished,
+                                  resumed=paused or None, hand_over=hand_over)
+        if paused:
+            raise HPStudyError("A training handed over by another worker can only go on in a "
+                               "pruned study.")
         longest = max(cfgs, key=lambda c: c.epochs)
         by_epoch = train_at_epochs(self.task, longest, splits, [c.epochs for c in cfgs],
                                    device=device, chance_patience=patience)
@@ -296,38 +343,60 @@ class Worker:
         return Judge(self.store, self.study, self.pruner, self.spec.repeats,
                      self.study.direction == optuna.study.StudyDirection.MAXIMIZE, held)
 
-    def result_attr(self, result: TrialResult, group_size: int) -> dict[str, Any]:
+    def result_attr(self, result: TrialResult, group_size: int, resumed_at: int = 0
+                    ) -> dict[str, Any]:
         data = result.to_dict()
         data["status"] = COMPLETE if result.status == "ok" else result.status
         data["error"] = data.pop("reason")
         data.pop("params")
+        if resumed_at:  # trained up to this epoch by another worker of the run
+            data["resumed_at"] = resumed_at
         return data | {"env": self.env, "group_size": group_size}
 
+    def received(self) -> list[Claimed]:
+        """Trainings a sibling handed over, to go on with (none: nothing was sent)."""
+        if self.siblings is None:
+            return []
+        batch = self.siblings.receive(expecting=self.asked)
+        return [Claimed(h.trial_id, h.cfg, h.config_id, h.state, h.epochs_run) for h in batch]
+
     def work_once(self, heartbeat: queue.Heartbeat) -> int:
-        """Claim, train and record one group; returns how many trainings it finished. A
-        training that ends before the others (pruned, diverged, shorter) is recorded at the
-        end of its epoch: `status` counts it at once, and a crash later does not lose it."""
-        group = self.take()
+        """Take up what a sibling handed over, or claim a group; train and record it; returns
+        how many trainings it finished (or handed on). A training that ends before the others
+        (pruned, diverged, shorter) is recorded at the end of its epoch: `status` counts it at
+        once, and a crash later does not lose it."""
+        group = self.received()
+        if not group:
+            group = self.take()
+            if group and self.asked and self.siblings is not None:
+                self.siblings.take_request()  # busy again: withdraw a request for work
         if not group:
             return 0
-        recorded: set[int] = set()
+        self.asked = False
+        recorded: set[int] = set()  # positions recorded
+        handed: set[int] = set()  # trial ids sent to a sibling
         heartbeat.hold([item.trial_id for item in group])
 
         def left() -> list[int]:
-            return [item.trial_id for i, item in enumerate(group) if i not in recorded]
+            return [item.trial_id for i, item in enumerate(group)
+                    if i not in recorded and item.trial_id not in handed]
+
+        def sent(trial_ids: list[int]) -> None:
+            handed.update(trial_ids)
+            heartbeat.let_go(trial_ids)
 
         def record(ended: Sequence[tuple[int, TrialResult, int]]) -> None:
             fresh = [(i, result, shared) for i, result, shared in ended if i not in recorded]
             if not fresh:
                 return
             queue.record(self.store, self.study, [
-                (group[i].trial_id, self.result_attr(result, shared))
+                (group[i].trial_id, self.result_attr(result, shared, group[i].resumed_at))
                 for i, result, shared in fresh])
             recorded.update(i for i, _, _ in fresh)
             heartbeat.let_go([group[i].trial_id for i, _, _ in fresh])
 
         try:
-            results = self.execute(group, record)
+            results = self.execute(group, record, sent)
         except Exception as exc:  # a training that raises is a failed result, not a crash
             log.exception("training failed")
             queue.record_failure(self.store, self.study, left(),
@@ -337,7 +406,7 @@ class Worker:
         except BaseException:
             queue.release(self.store, self.study, left())
             raise
-        record([(i, result, shared) for i, (result, shared) in enumerate(results)])
+        record([(i, *outcome) for i, outcome in enumerate(results) if outcome is not None])
         heartbeat.hold([])
         return len(group)
 
@@ -348,24 +417,28 @@ class Worker:
             watch_parent()
         done = 0
         idle_s = IDLE_POLL_S
+        wake = None if self.siblings is None else self.siblings.wake
         try:
             while self.options.deadline is None or time.time() < self.options.deadline:
-                if self.wake is not None:
-                    self.wake.clear()  # before looking: a later record wakes this worker
+                if wake is not None:
+                    wake.clear()  # before looking: a later record wakes this worker
                 queue.fail_stale(self.store, self.study)
                 finished = self.work_once(heartbeat)
                 done += finished
                 if finished:
-                    if self.wake is not None:
-                        self.wake.set()
+                    if wake is not None:
+                        wake.set()
                     idle_s = IDLE_POLL_S
                     continue
                 states = self.store.retry(lambda: queue.counts(self.study), locked=False)
                 if not states.get(optuna.trial.TrialState.WAITING) and not states.get(
                         optuna.trial.TrialState.RUNNING):
                     break
-                # others still train: one may fail and be queued again
-                idle_wait(self.wake, idle_s)
+                # others still train: one may fail and be queued again, or hand some over
+                if self.siblings is not None and self.pruner.active and not self.asked:
+                    self.siblings.ask()
+                    self.asked = True
+                idle_wait(wake, idle_s)
                 idle_s = min(2 * idle_s, MAX_IDLE_POLL_S)
         finally:
             heartbeat.stop()
@@ -393,8 +466,8 @@ def watch_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def run_worker(options: WorkerOptions,
-               wake: multiprocessing.synchronize.Event | None = None) -> int:
-    """Entry point of a worker process; `wake` is shared by the workers of one `hpstudy run`
-    (an idle one then notices at once that the last trainings are done)."""
-    return Worker(options, wake).run()
+def run_worker(options: WorkerOptions, siblings: Siblings | None = None) -> int:
+    """Entry point of a worker process; `siblings` connects the workers of one `hpstudy run`
+    (an idle one then notices at once that the last trainings are done, and takes over
+    trainings from a busy one)."""
+    return Worker(options, siblings).run()

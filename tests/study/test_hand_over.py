@@ -167,3 +167,30 @@ def test_an_idle_worker_takes_over_half_of_a_busy_ones_trainings(tmp_path, repea
         assert result["curves"]["val_metric"] == alone.curves["val_metric"][:stopped]
         if stopped == cfg.epochs:
             assert result["val_metric"] == alone.val_metric
+
+
+def test_hpstudy_run_hands_over_between_its_worker_processes(tmp_path):
+    """Two worker processes of `hpstudy run` on three configurations: one takes two, the other
+    one, finishes first and takes over a running training of the first; every training ends
+    complete once, with the numbers of an uninterrupted training in this process."""
+    from hpstudy.cli import main
+
+    study = tmp_path / "h.toml"
+    study.write_text('name = "h"\ntask = "houses"\nstrategy = "random"\nseed = 0\n'
+                     '[defaults]\nepochs = 200\nschedule = "cosine"\n'
+                     '[space]\nwidth = {low = 8, high = 16, log = true}\n'
+                     '[budget]\nn_trials = 3\n'
+                     '[pruning]\npruner = "median"\nwarmup_trials = 10\n')  # prunes nothing
+    out = tmp_path / "h"
+    assert main(["run", str(study), "--out", str(out), "--jobs", "2", "--quiet"]) == 0
+    store = Store(f"sqlite:///{out / 'study.db'}")
+    trials = optuna.load_study(study_name="h", storage=store.storage).get_trials()
+    store.close()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert sum("resumed_at" in t.user_attrs["result"] for t in trials) == 1
+    torch.set_num_threads(1)
+    splits = HOUSES.load_splits(HOUSES.make_config(), None)
+    for trial in trials:
+        cfg = HOUSES.make_config(trial.user_attrs["params"] | {"seed": trial.user_attrs["seed"]})
+        alone = train(HOUSES, cfg, splits)
+        assert trial.user_attrs["result"]["curves"]["val_metric"] == alone.curves["val_metric"]

@@ -88,11 +88,11 @@ class Claimed:
 class GroupHandOver:
     """The `train.HandOver` of one claimed group: when an idle sibling has asked, about half
     of the group's running configurations (by seconds per epoch, all seeds of one together)
-    go to it; `sent` is told their trial ids."""
+    go to it, until `deadline` (after it, idle workers stop); `sent` is told their trial ids."""
 
     def __init__(self, siblings: Siblings, group: Sequence[Claimed],
-                 sent: Callable[[list[int]], None]):
-        self.siblings, self.sent = siblings, sent
+                 sent: Callable[[list[int]], None], deadline: float | None = None):
+        self.siblings, self.sent, self.deadline = siblings, sent, deadline
         self.items = {item.cfg: item for item in group}
 
     def choose(self, running: Sequence[tuple[Config, float]]) -> set[Config]:
@@ -100,7 +100,8 @@ class GroupHandOver:
         for cfg, seconds in running:
             cid = self.items[cfg].config_id
             costs[cid] = costs.get(cid, 0.0) + seconds
-        if len(costs) < 2 or not self.siblings.take_request():
+        if len(costs) < 2 or (self.deadline is not None and time.time() >= self.deadline) \
+                or not self.siblings.take_request():
             return set()
         leaving = half_of(costs)
         return {cfg for cfg, _ in running if self.items[cfg].config_id in leaving}
@@ -310,7 +311,7 @@ class Worker:
             if solo:
                 items = [group[i] for i in solo]
                 hand_over = None if self.siblings is None or sent is None \
-                    else GroupHandOver(self.siblings, items, sent)
+                    else GroupHandOver(self.siblings, items, sent, self.options.deadline)
                 solo_results = self.train_solo(items, splits, judge, tell([(solo, 1)]),
                                                hand_over)
                 out |= {i: (result, 1) for i, result in zip(solo, solo_results, strict=True)
@@ -360,13 +361,13 @@ class Worker:
         batch = self.siblings.receive(expecting=self.asked)
         return [Claimed(h.trial_id, h.cfg, h.config_id, h.state, h.epochs_run) for h in batch]
 
-    def work_once(self, heartbeat: queue.Heartbeat) -> int:
+    def work_once(self, heartbeat: queue.Heartbeat, claim: bool = True) -> int:
         """Take up what a sibling handed over, or claim a group; train and record it; returns
-        how many trainings it finished (or handed on). A training that ends before the others
-        (pruned, diverged, shorter) is recorded at the end of its epoch: `status` counts it at
-        once, and a crash later does not lose it."""
+        how many trainings it finished (or handed on); `claim=False` only takes up. A training
+        that ends before the others (pruned, diverged, shorter) is recorded at the end of its
+        epoch: `status` counts it at once, and a crash later does not lose it."""
         group = self.received()
-        if not group:
+        if not group and claim:
             group = self.take()
             if group and self.asked and self.siblings is not None:
                 self.siblings.take_request()  # busy again: withdraw a request for work
@@ -440,6 +441,9 @@ class Worker:
                     self.asked = True
                 idle_wait(wake, idle_s)
                 idle_s = min(2 * idle_s, MAX_IDLE_POLL_S)
+            # past the deadline no training starts, but one handed over has started
+            while finished := self.work_once(heartbeat, claim=False):
+                done += finished
         finally:
             heartbeat.stop()
             self.store.close()

@@ -311,11 +311,11 @@ def search_section(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
 
 
 def replace_section(text: str, section: list[str]) -> str:
-    """`text` with the section starting like `section[0]` (up to the next '## ') replaced by
-    `section`, or with `section` appended."""
+    """`text` with the section titled `section[0]` (up to the next '## ') replaced by
+    `section`, or with `section` appended. The whole title names a section: task, strategy
+    and reduction factor each get their own."""
     lines = text.rstrip("\n").split("\n")
-    head = section[0].split(",")[0]  # e.g. "## Search with pruning: houses"
-    start = next((i for i, line in enumerate(lines) if line.startswith(head)), None)
+    start = next((i for i, line in enumerate(lines) if line == section[0]), None)
     if start is None:
         return "\n".join([*lines, "", *section]).rstrip("\n") + "\n"
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),

@@ -307,7 +307,7 @@ def test_claim_then_death_goes_stale_and_a_late_result_is_dropped(tmp_path, monk
     assert trials[first.number].state == TrialState.FAIL
     retry = [t for t in trials if t.system_attrs.get("failed_trial") == first.number]
     assert [t.state for t in retry] == [TrialState.WAITING]
-    assert {k: retry[0].user_attrs[k] for k in ("params", "seed")} == first.user_attrs
+    assert {k: retry[0].user_attrs[k] for k in ("params", "seed", "slot")} == first.user_attrs
     queue.record(store, study, [(first.trial_id, {"status": "complete", "val_metric": 0.5})])
     assert "given up as stale" in caplog.text
     assert study._storage.get_trial(first.trial_id).state == TrialState.FAIL

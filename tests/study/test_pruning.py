@@ -21,10 +21,10 @@ from hpstudy.config import Config
 from hpstudy.errors import ConfigError
 from hpstudy.report.curves import all_curves_data
 from hpstudy.study import bulk, queue, selection
-from hpstudy.study.plans import Planned, config_id
+from hpstudy.study.plans import Planned, config_id, with_seeds
 from hpstudy.study.pruning import Entry, build_pruner, parse_pruning
 from hpstudy.study.pruning.judge import Held, Judge, decide, seed_means
-from hpstudy.study.pruning.rules import Hyperband, Median, SuccessiveHalving
+from hpstudy.study.pruning.rules import Hyperband, Median, SuccessiveHalving, rungs
 from hpstudy.study.reader import read_study
 from hpstudy.study.records import COMPLETE, DIVERGED, PRUNED, StudyData, TrainingRecord
 from hpstudy.study.spec import StudySpec, parse_spec
@@ -128,19 +128,43 @@ def test_rules_judge_at_their_epochs():
 
 def test_hyperband_brackets_compare_within_a_bracket():
     """Hyperband's brackets start at min_epochs * factor**b; a configuration's bracket comes
-    from its id alone, and only configurations of its bracket are its peers."""
+    from its slot (or, stored without one, its id) alone, and only configurations of its
+    bracket are its peers."""
     rule = Hyperband(min_epochs=1, reduction_factor=3, warmup_trials=0)
     assert [first for first, _ in rule.brackets(27)] == [1, 3, 9, 27]
     ids = [f"config-{i}" for i in range(200)]
-    brackets = [rule.bracket_of(cid, 27) for cid in ids]
-    assert brackets == [rule.bracket_of(cid, 27) for cid in ids]
+    brackets = [rule.bracket_of(cid, 27, slot) for slot, cid in enumerate(ids)]
+    assert brackets == [rule.bracket_of(cid, 27, slot) for slot, cid in enumerate(ids)]
     assert set(brackets) == {0, 1, 2, 3} and brackets.count(0) > brackets.count(3)
-    me = Entry(ids[0], 0.0)
-    others = entries({cid: 1.0 for cid in ids[1:]})
+    me = Entry(ids[0], 0.0, 0)
+    others = [Entry(cid, 1.0, slot) for slot, cid in enumerate(ids) if slot]
     peers = rule.peers(me, others, 27)
-    assert peers and all(rule.bracket_of(e.config_id, 27) == brackets[0] for e in peers)
+    assert peers and all(rule.bracket_of(e.config_id, 27, e.slot) == brackets[0]
+                         for e in peers)
     first_rung = rule.brackets(27)[brackets[0]][0]
-    assert rule.judges_at(me.config_id, first_rung, 27)
+    assert rule.judges_at(me.config_id, first_rung, 27, me.slot)
+    unslotted = [rule.bracket_of(cid, 27) for cid in ids]
+    assert set(unslotted) == {0, 1, 2, 3} and unslotted != brackets
+
+
+@pytest.mark.parametrize(("factor", "epochs"), [(3, 30), (4, 30), (2, 100)])
+def test_hyperband_deals_any_run_of_slots_in_its_shares(factor, epochs):
+    """Any run of consecutive slots (a study's 64, a worker's share of them) is dealt into
+    the brackets in Li et al.'s shares, each within 2.5 configurations of its share; a hash of
+    the ids (what configurations without a slot get) strays further."""
+    rule = Hyperband(min_epochs=1, reduction_factor=factor, warmup_trials=0)
+    weights = [weight for _, weight in rule.brackets(epochs)]
+    total = sum(weights)
+
+    def worst(dealt: list[int]) -> float:
+        return max(abs(dealt.count(b) - len(dealt) * w / total) for b, w in enumerate(weights))
+
+    for start in (0, 17, 32, 100):
+        for count in (8, 32, 64, 128):
+            slots = range(start, start + count)
+            assert worst([rule.bracket_of("same id", epochs, s) for s in slots]) <= 2.5
+    hashed = [rule.bracket_of(f"config-{s}", epochs) for s in range(64)]
+    assert worst(hashed) > 2.5
 
 
 @pytest.fixture
@@ -316,6 +340,37 @@ def test_example_prunes_and_seeds_stop_together(example_study, capsys):
     assert pruned_epochs <= {1, 3, 9}
     assert main(["status", str(example_study)]) == 0
     assert f"{statuses.count(PRUNED)} pruned" in capsys.readouterr().out
+
+
+def test_every_seed_of_a_sampled_configuration_holds_its_slot(example_study):
+    """Both seeds of each sampled configuration carry the slot it was drawn in, the 24
+    configurations hold the slots 0 to 23, one each, and each pruned one stopped at a rung of
+    the bracket its slot deals it."""
+    store = Store(f"sqlite:///{example_study / 'study.db'}")
+    trials = store.load("houses-hyperband").get_trials()
+    store.close()
+    slots = defaultdict(set)
+    for trial in trials:
+        slots[trial.user_attrs["config_id"]].add(trial.user_attrs["slot"])
+    assert all(len(held) == 1 for held in slots.values())
+    assert sorted(next(iter(held)) for held in slots.values()) == list(range(24))
+    rule = Hyperband(min_epochs=1, reduction_factor=3, warmup_trials=0)
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned
+    for trial in pruned:
+        cid, slot = trial.user_attrs["config_id"], trial.user_attrs["slot"]
+        stopped = trial.user_attrs["result"]["epochs_run"]
+        assert stopped in rungs(rule.min_epochs_of(cid, 27, slot), 3, 27), (slot, stopped)
+
+
+def test_a_planned_configuration_slot_is_its_place_in_the_plan():
+    """A grid's configurations are numbered in plan order, the same number on every seed;
+    a coordinate round's are not numbered (a round is not the whole plan)."""
+    configs = [{"lr": lr} for lr in (0.1, 0.2, 0.3)]
+    planned = with_seeds(configs, 2)
+    assert [(p.params["lr"], p.seed, p.slot) for p in planned] == [
+        (0.1, 0, 0), (0.1, 1, 0), (0.2, 0, 1), (0.2, 1, 1), (0.3, 0, 2), (0.3, 1, 2)]
+    assert {p.slot for p in with_seeds(configs, 2, numbered=False)} == {None}
 
 
 def test_every_epoch_is_an_intermediate_value(example_study):

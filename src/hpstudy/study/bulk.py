@@ -112,7 +112,8 @@ def add_waiting(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial],
     return added
 
 
-def waiting(study: optuna.Study, keys: Iterable[str] = ("params", "seed")) -> list[Waiting]:
+def waiting(study: optuna.Study, keys: Iterable[str] = ("params", "seed", "slot")
+            ) -> list[Waiting]:
     """The study's WAITING trials, with the user attributes named by `keys`."""
     wanted = list(keys)
     query = (sqlalchemy.select(TRIALS.c.trial_id, TRIALS.c.number, USER_ATTRS.c.key,
@@ -279,23 +280,36 @@ def report(study: optuna.Study, step: int, values: Sequence[tuple[int, float]]) 
             connection.execute(INTERMEDIATE.insert(), rows)
 
 
-def values_at(study: optuna.Study, step: int) -> list[tuple[str, int, int, float]]:
-    """(config_id, seed, trial number, value) of every training with a value stored at
-    `step`, among those running, complete or pruned."""
+def values_at(study: optuna.Study, step: int) -> list[tuple[str, int, int, float, int | None]]:
+    """(config_id, seed, trial number, value, slot) of every training with a value stored at
+    `step`, among those running, complete or pruned (slot: None where none is stored)."""
     config = USER_ATTRS.alias("config")
     seed = USER_ATTRS.alias("seed")
+    slot = USER_ATTRS.alias("slot")
     query = (sqlalchemy.select(config.c.value_json, seed.c.value_json, TRIALS.c.number,
                                INTERMEDIATE.c.intermediate_value,
-                               INTERMEDIATE.c.intermediate_value_type)
+                               INTERMEDIATE.c.intermediate_value_type, slot.c.value_json)
              .select_from(TRIALS
                           .join(INTERMEDIATE, INTERMEDIATE.c.trial_id == TRIALS.c.trial_id)
                           .join(config, sqlalchemy.and_(config.c.trial_id == TRIALS.c.trial_id,
                                                         config.c.key == "config_id"))
                           .join(seed, sqlalchemy.and_(seed.c.trial_id == TRIALS.c.trial_id,
-                                                      seed.c.key == "seed")))
+                                                      seed.c.key == "seed"))
+                          .outerjoin(slot, sqlalchemy.and_(slot.c.trial_id == TRIALS.c.trial_id,
+                                                           slot.c.key == "slot")))
              .where(TRIALS.c.study_id == study._study_id, TRIALS.c.state.in_(JUDGED_STATES),
                     INTERMEDIATE.c.step == step))
     with backend(study).engine.connect() as connection:
         return [(json.loads(cid), int(json.loads(sd)), number,
-                 models.TrialIntermediateValueModel.stored_repr_to_intermediate_value(v, kind))
-                for cid, sd, number, v, kind in connection.execute(query)]
+                 models.TrialIntermediateValueModel.stored_repr_to_intermediate_value(v, kind),
+                 None if place is None else int(json.loads(place)))
+                for cid, sd, number, v, kind, place in connection.execute(query)]
+
+
+def slots_of(study: optuna.Study, trial_ids: Sequence[int]) -> dict[int, int]:
+    """The slot user attribute of each of `trial_ids` that has one."""
+    query = sqlalchemy.select(USER_ATTRS.c.trial_id, USER_ATTRS.c.value_json).where(
+        USER_ATTRS.c.trial_id.in_(list(trial_ids)), USER_ATTRS.c.key == "slot")
+    with backend(study).engine.connect() as connection:
+        return {trial_id: int(json.loads(value))
+                for trial_id, value in connection.execute(query)}

@@ -31,6 +31,9 @@ class Planned:
 
     params: dict[str, Any]
     seed: int
+    # the configuration's place in the study, the same for all its seeds (a planned study's
+    # position in the plan, a sampled study's slot number); Hyperband deals brackets by it
+    slot: int | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -107,8 +110,11 @@ def grid_configs(base: dict[str, Any], values: dict[str, list[Any]]) -> list[dic
     return list(configs.values())
 
 
-def with_seeds(configs: Iterable[dict[str, Any]], repeats: int) -> list[Planned]:
-    return [Planned(config, seed) for config in configs for seed in range(repeats)]
+def with_seeds(configs: Iterable[dict[str, Any]], repeats: int, numbered: bool = True
+               ) -> list[Planned]:
+    """Every configuration `repeats` times; `numbered`: each with its position as its slot."""
+    return [Planned(config, seed, slot if numbered else None)
+            for slot, config in enumerate(configs) for seed in range(repeats)]
 
 
 def mean_by_config(records: Sequence[TrainingRecord]) -> dict[str, tuple[dict[str, Any], float]]:
@@ -154,5 +160,7 @@ def next_coordinate_round(
     if config_id(new_base) in {config_id(base) for base in bases}:
         return None
     done = {(r.config_id, r.seed) for r in records}
-    planned = with_seeds(ablation_configs(new_base, factor_values(spec, new_base)), spec.repeats)
+    # a round is not the whole plan: its positions are no places in the study
+    planned = with_seeds(ablation_configs(new_base, factor_values(spec, new_base)), spec.repeats,
+                         numbered=False)
     return new_base, [p for p in planned if p.key not in done]

@@ -89,6 +89,8 @@ def _add(store: Store, study: optuna.Study, planned: Sequence[Planned], role: st
             continue
         added.append(item)
         attrs = {"params": item.params, "seed": item.seed, "config_id": item.key[0], "role": role}
+        if item.slot is not None:
+            attrs["slot"] = item.slot
         new.append(optuna.trial.create_trial(
             state=TrialState.WAITING, params={name: item.params[name] for name in factors},
             distributions=factors, user_attrs=attrs))
@@ -141,6 +143,11 @@ def close_if_duplicate(store: Store, study: optuna.Study, trial_id: int, number:
 
 def waiting(study: optuna.Study) -> list[bulk.Waiting]:
     return bulk.waiting(study)
+
+
+def slots(store: Store, study: optuna.Study, trial_ids: Sequence[int]) -> dict[int, int]:
+    """The slot (the configuration's place in the study) of each of `trial_ids` that has one."""
+    return store.retry(lambda: bulk.slots_of(study, trial_ids), locked=False)
 
 
 def counts(study: optuna.Study) -> dict[TrialState, int]:

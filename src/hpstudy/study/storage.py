@@ -7,8 +7,9 @@ Optuna distribution of its values, as JSON; studies stored before ranges hold `f
 the choices per factor), `sampler` (its name and seed) and, once made, `final` (the final
 choice and its one test evaluation). Each training is one trial: its Optuna params are the
 study's factors; its user attributes hold `params` (the full configuration, seed excluded),
-`seed`, `config_id`, `role` and, when done, `result` (metrics, curves, time, status, error,
-environment) in one JSON object.
+`seed`, `config_id`, `role`, `slot` (the configuration's place in the study, the same on all
+its seeds; not in coordinate rounds) and, when done, `result` (metrics, curves, time, status,
+error, environment) in one JSON object.
 """
 
 from __future__ import annotations

@@ -215,22 +215,23 @@ class Worker:
         (`slots_per_take`), more waiting ones, each by its own sampler."""
         others = [t for t in pending if t is not first and "params" not in t.user_attrs]
         wanted = self.slots_per_take(len(others) + 1) - 1
-        numbers: dict[int, int] = {}
-        while len(numbers) < wanted and others:
-            ask = {t.trial_id: t.number for t in others[:wanted - len(numbers)]}
-            numbers |= {i: ask[i] for i in queue.claim(self.store, self.study, list(ask))}
-            if len(numbers) < wanted:  # another worker took some first: look again
+        taken: dict[int, Waiting] = {}
+        while len(taken) < wanted and others:
+            ask = {t.trial_id: t for t in others[:wanted - len(taken)]}
+            taken |= {i: ask[i] for i in queue.claim(self.store, self.study, list(ask))}
+            if len(taken) < wanted:  # another worker took some first: look again
                 others = [t for t in queue.waiting(self.study) if "params" not in t.user_attrs]
-        group = self.open_slot(first.trial_id, first.number)
-        for trial_id, number in sorted(numbers.items(), key=lambda item: item[1]):
-            group += self.open_slot(trial_id, number)
+        group = self.open_slot(first)
+        for slot in sorted(taken.values(), key=lambda t: t.number):
+            group += self.open_slot(slot)
         return group
 
-    def open_slot(self, trial_id: int, number: int) -> list[Claimed]:
+    def open_slot(self, slot: Waiting) -> list[Claimed]:
         """Let the strategy's sampler pick the slot's configuration; a configuration the study
         already holds is not trained again (the slot is closed and a new one opened). With
         pruning, the configuration's other seeds are claimed with it."""
-        sampler = self.strategy.sampler(self.spec.seed, number)
+        trial_id = slot.trial_id
+        sampler = self.strategy.sampler(self.spec.seed, slot.number)
         if sampler is None:
             raise HPStudyError(f"Study {self.spec.name!r} has an open slot, but its strategy "
                                f"{self.spec.strategy!r} samples nothing.")
@@ -239,20 +240,21 @@ class Worker:
         else:
             trial = queue.open_trial(self.store, self.study, trial_id, sampler)
             params = queue.fill_sampled(self.store, trial, self.baseline)
-        if queue.close_if_duplicate(self.store, self.study, trial_id, number,
+        if queue.close_if_duplicate(self.store, self.study, trial_id, slot.number,
                                     config_id(params), self.space_size,
                                     self.spec.n_trials or 1):
             return []
-        slot = Claimed(trial_id, self.config(params, 0), config_id(params))
+        first = Claimed(trial_id, self.config(params, 0), config_id(params))
         if self.spec.repeats == 1:
-            return [slot]
-        others = [Planned(params, seed) for seed in range(1, self.spec.repeats)]
+            return [first]
+        others = [Planned(params, seed, slot.user_attrs.get("slot"))
+                  for seed in range(1, self.spec.repeats)]
         if not self.pruner.active:
             queue.enqueue(self.store, self.study, others)
-            return [slot]
+            return [first]
         # taken in the transaction that adds them: no other worker can start a seed alone
         added = queue.enqueue_claimed(self.store, self.study, others)
-        return [slot] + [Claimed(trial_id, self.config(params, item.seed), config_id(params))
+        return [first] + [Claimed(trial_id, self.config(params, item.seed), config_id(params))
                          for trial_id, item in added]
 
     def data(self, cfg: Config) -> Splits:
@@ -337,10 +339,11 @@ class Worker:
         return [by_epoch[c.epochs] for c in cfgs]
 
     def judge(self, group: Sequence[Claimed]) -> Judge:
+        slots = queue.slots(self.store, self.study, [item.trial_id for item in group])
         held: dict[Config, list[Held]] = {}
         for item in group:
             held.setdefault(item.cfg.replace(epochs=0), []).append(
-                Held(item.trial_id, item.config_id, item.cfg.epochs))
+                Held(item.trial_id, item.config_id, item.cfg.epochs, slots.get(item.trial_id)))
         return Judge(self.store, self.study, self.pruner, self.spec.repeats,
                      self.study.direction == optuna.study.StudyDirection.MAXIMIZE, held)
 

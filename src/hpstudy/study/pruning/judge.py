@@ -21,33 +21,37 @@ from hpstudy.study import bulk
 from hpstudy.study.pruning.rules import Entry, Pruner
 from hpstudy.study.storage import Store
 
-Value = tuple[str, int, int, float]  # config_id, seed, trial number, value
+# config_id, seed, trial number, value, slot (bulk.values_at)
+Value = tuple[str, int, int, float, int | None]
 
 
 @dataclass(frozen=True)
 class Held:
-    """A training the worker holds: its trial, configuration id and length."""
+    """A training the worker holds: its trial, configuration id, length and slot."""
 
     trial_id: int
     config_id: str
     epochs: int
+    slot: int | None = None
 
 
-def seed_means(values: Sequence[Value], repeats: int) -> dict[str, float]:
-    """Per configuration, the mean of its seeds' values, for configurations whose `repeats`
-    seeds all have one (the latest attempt of each seed counts)."""
+def seed_means(values: Sequence[Value], repeats: int) -> dict[str, Entry]:
+    """Per configuration, the mean of its seeds' values (with its slot), for configurations
+    whose `repeats` seeds all have one (the latest attempt of each seed counts)."""
     latest: dict[tuple[str, int], tuple[int, float]] = {}
-    for config_id, seed, number, value in values:
+    slots: dict[str, int | None] = {}
+    for config_id, seed, number, value, slot in values:
         if (config_id, seed) not in latest or number > latest[(config_id, seed)][0]:
             latest[(config_id, seed)] = (number, value)
+        slots[config_id] = slot if slots.get(config_id) is None else slots[config_id]
     by_config: dict[str, list[float]] = defaultdict(list)
     for (config_id, _), (_, value) in sorted(latest.items()):
         by_config[config_id].append(value)
-    return {cid: statistics.fmean(vals) for cid, vals in by_config.items()
-            if len(vals) >= repeats}
+    return {cid: Entry(cid, statistics.fmean(vals), slots[cid])
+            for cid, vals in by_config.items() if len(vals) >= repeats}
 
 
-def decide(pruner: Pruner, means: dict[str, float], judged: Collection[str],
+def decide(pruner: Pruner, means: dict[str, Entry], judged: Collection[str],
            epochs: dict[str, int], maximize: bool) -> set[str]:
     """The configurations among `judged` that the rule stops, given every configuration's
     seed mean at the epoch."""
@@ -55,9 +59,8 @@ def decide(pruner: Pruner, means: dict[str, float], judged: Collection[str],
     for config_id in sorted(judged):
         if config_id not in means:
             continue
-        me = Entry(config_id, means[config_id])
-        others = [Entry(cid, value) for cid, value in sorted(means.items()) if cid != config_id]
-        if pruner.prunes(me, others, maximize, epochs[config_id]):
+        others = [entry for cid, entry in sorted(means.items()) if cid != config_id]
+        if pruner.prunes(means[config_id], others, maximize, epochs[config_id]):
             stop.add(config_id)
     return stop
 
@@ -75,7 +78,8 @@ class Judge:
         runs = {cfg.replace(epochs=0): (cfg, value) for cfg, value in values}
         lead = {key: max(self.held[key], key=lambda h: h.epochs) for key in runs}
         judged = {lead[key].config_id for key in runs
-                  if self.pruner.judges_at(lead[key].config_id, epoch, lead[key].epochs)}
+                  if self.pruner.judges_at(lead[key].config_id, epoch, lead[key].epochs,
+                                           lead[key].slot)}
         if not judged:
             return set()
         reported = [(h.trial_id, value) for key, (_, value) in runs.items()

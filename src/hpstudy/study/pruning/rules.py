@@ -25,6 +25,7 @@ class Entry:
 
     config_id: str
     value: float
+    slot: int | None = None  # its place in the study (see `deal_point`), if stored
 
 
 class Pruner:
@@ -60,8 +61,10 @@ class Pruner:
     def active(self) -> bool:
         return self.name != "none"
 
-    def judges_at(self, config_id: str, epoch: int, epochs: int) -> bool:
-        """Whether a configuration of `epochs` epochs is judged after `epoch`."""
+    def judges_at(self, config_id: str, epoch: int, epochs: int, slot: int | None = None
+                  ) -> bool:
+        """Whether a configuration of `epochs` epochs (at `slot` in the study) is judged after
+        `epoch`."""
         return False
 
     def prunes(self, me: Entry, others: Sequence[Entry], maximize: bool, epochs: int) -> bool:
@@ -97,7 +100,8 @@ class Median(Pruner):
     warmup_trials: int
     interval: int
 
-    def judges_at(self, config_id: str, epoch: int, epochs: int) -> bool:
+    def judges_at(self, config_id: str, epoch: int, epochs: int, slot: int | None = None
+                  ) -> bool:
         return epoch < epochs and epoch >= self.min_epochs and \
             (epoch - self.min_epochs) % self.interval == 0
 
@@ -107,6 +111,21 @@ class Median(Pruner):
             return False
         return not math.isfinite(me.value) or worse(me.value, statistics.median(values),
                                                     maximize)
+
+
+GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+def deal_point(config_id: str, slot: int | None, total: int) -> float:
+    """Where a configuration falls in [0, total), to deal it into a bracket of weights that
+    sum to `total`. A configuration with a slot (its place in the study: a sampled study's slot
+    number, a planned study's position in the plan) falls at the golden-ratio sequence's
+    `slot`-th point, which spreads any run of consecutive slots evenly, so that every bracket
+    gets its share of the configurations within one or two, as Li et al.'s brackets have
+    fixed sizes; one without (stored before slots were) by a hash of its id."""
+    if slot is None:
+        return zlib.crc32(config_id.encode()) % total
+    return ((slot + 1) * GOLDEN) % 1.0 * total
 
 
 def rungs(min_epochs: int, factor: int, epochs: int) -> list[int]:
@@ -145,12 +164,13 @@ class SuccessiveHalving(Pruner):
     reduction_factor: int
     warmup_trials: int
 
-    def min_epochs_of(self, config_id: str, epochs: int) -> int:
+    def min_epochs_of(self, config_id: str, epochs: int, slot: int | None = None) -> int:
         return self.min_epochs
 
-    def judges_at(self, config_id: str, epoch: int, epochs: int) -> bool:
-        return epoch in rungs(self.min_epochs_of(config_id, epochs), self.reduction_factor,
-                              epochs)
+    def judges_at(self, config_id: str, epoch: int, epochs: int, slot: int | None = None
+                  ) -> bool:
+        return epoch in rungs(self.min_epochs_of(config_id, epochs, slot),
+                              self.reduction_factor, epochs)
 
     def peers(self, me: Entry, others: Sequence[Entry], epochs: int) -> list[Entry]:
         return [e for e in others if e.config_id != me.config_id]
@@ -162,8 +182,8 @@ class SuccessiveHalving(Pruner):
 
 class Hyperband(SuccessiveHalving):
     """Hyperband: successive halving in brackets that start pruning at different epochs;
-    each configuration belongs to one bracket (from its id, weighted as in Li et al. 2018)
-    and is compared only with the configurations of its bracket."""
+    each configuration belongs to one bracket (dealt by its slot, `deal_point`, in the
+    shares of Li et al. 2018) and is compared only with the configurations of its bracket."""
 
     name = "hyperband"
     help = ("successive halving in brackets that start pruning at min_epochs * "
@@ -182,19 +202,19 @@ class Hyperband(SuccessiveHalving):
             out.append((self.min_epochs * factor ** (top - s), weight))
         return out
 
-    def bracket_of(self, config_id: str, epochs: int) -> int:
+    def bracket_of(self, config_id: str, epochs: int, slot: int | None = None) -> int:
         brackets = self.brackets(epochs)
-        draw = zlib.crc32(config_id.encode()) % sum(weight for _, weight in brackets)
+        draw = deal_point(config_id, slot, sum(weight for _, weight in brackets))
         for index, (_, weight) in enumerate(brackets):
             if draw < weight:
                 return index
             draw -= weight
         return len(brackets) - 1
 
-    def min_epochs_of(self, config_id: str, epochs: int) -> int:
-        return self.brackets(epochs)[self.bracket_of(config_id, epochs)][0]
+    def min_epochs_of(self, config_id: str, epochs: int, slot: int | None = None) -> int:
+        return self.brackets(epochs)[self.bracket_of(config_id, epochs, slot)][0]
 
     def peers(self, me: Entry, others: Sequence[Entry], epochs: int) -> list[Entry]:
-        mine = self.bracket_of(me.config_id, epochs)
-        return [e for e in others
-                if e.config_id != me.config_id and self.bracket_of(e.config_id, epochs) == mine]
+        mine = self.bracket_of(me.config_id, epochs, me.slot)
+        return [e for e in others if e.config_id != me.config_id
+                and self.bracket_of(e.config_id, epochs, e.slot) == mine]

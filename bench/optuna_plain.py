@@ -4,11 +4,18 @@ A textbook objective: suggest the hyperparameters, build the model, train with a
 and `torch.optim`, evaluate on the validation split after every epoch, `trial.report` the
 value and raise `optuna.TrialPruned` when `trial.should_prune()` says so; one process, an
 in-memory study named after the task, pruner and seed, `HyperbandPruner` (or none), torch's
-default number of threads. Only the data splits, the model and the loss are the task's own (as
-in `bench/reference.py`), so both sides search the same space on the same data.
+default number of threads. Only the data splits, the model, the loss and the augmentation (a
+random shift of each batch, drawn from a generator seeded by the configuration's seed) are
+the task's own (as in `bench/reference.py`), so both sides search the same space on the same
+data and train each configuration alike.
+
+`--configs FILE` (a JSON list of parameter dicts) enqueues those configurations in order
+(`study.enqueue_trial`), so that a random search trains exactly the configurations another
+search drew; the sampler then only fills trials beyond the list.
 
     python bench/optuna_plain.py TASK [--n-trials 64] [--sampler random|tpe]
                                  [--pruner hyperband|none] [--reduction-factor 3] [--seed 0]
+                                 [--configs FILE]
 
 Prints one JSON object: wall time, best value and parameters, trials by state, and the epochs
 trained over all trials.
@@ -44,10 +51,12 @@ def make_objective(task_name: str):
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         loader = DataLoader(TensorDataset(splits.x_train, splits.y_train),
                             batch_size=cfg.batch_size, shuffle=True)
+        shifts = torch.Generator().manual_seed(cfg.seed)
         value = float("nan")
         for epoch in range(1, cfg.epochs + 1):
             model.train()
             for x, y in loader:
+                x = task.augment(cfg, x, shifts)
                 optimizer.zero_grad()
                 loss = task.loss(cfg, model(x), y)
                 loss.backward()
@@ -72,6 +81,8 @@ def main() -> int:
     parser.add_argument("--reduction-factor", type=int, default=3,
                         help="HyperbandPruner's reduction_factor (default 3)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--configs", type=Path,
+                        help="a JSON list of parameter dicts to enqueue, in order")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
@@ -87,6 +98,8 @@ def main() -> int:
     study = optuna.create_study(study_name=f"search-{args.task}-{args.pruner}-{args.seed}",
                                 direction="maximize" if maximize else "minimize",
                                 sampler=sampler, pruner=pruner)
+    for params in json.loads(args.configs.read_text()) if args.configs else []:
+        study.enqueue_trial(params)
     study.optimize(objective, n_trials=args.n_trials)
     states: dict[str, int] = {}
     for trial in study.trials:

@@ -4,7 +4,10 @@ invocation:
 
 1. `hpstudy run` without pruning,
 2. `hpstudy run` with `[pruning] pruner = "hyperband"`,
-3. the same search as a plain Optuna script with `HyperbandPruner` (`bench/optuna_plain.py`).
+3. the same search as a plain Optuna script with `HyperbandPruner` (`bench/optuna_plain.py`);
+   a random search trains the very configurations hpstudy drew in that run (enqueued in slot
+   order), so that both Hyperbands prune the same 64 configurations and only the pruners and
+   the trainers differ (a TPE search draws its own).
 
 Each is a separate process timed from start to exit. The three ways of one run share its
 study seed, and each run is compared with itself: the speed-ups and the gap between best values
@@ -19,6 +22,7 @@ noise.
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import tempfile
@@ -32,7 +36,7 @@ from hpstudy.study.reader import read_study
 from hpstudy.study.selection import final_candidates
 from hpstudy.study.storage import Store
 from hpstudy.tasks import get_task
-from search_space import study_toml
+from search_space import SPACES, study_toml
 
 BENCH = Path(__file__).resolve().parent
 SEEDS = [0, 1, 2]  # the best configuration of each way is retrained on these
@@ -87,12 +91,27 @@ def hpstudy_way(label: str, task: str, strategy: str, n_trials: int, pruner: str
                step_s)
 
 
+def drawn_configs(task: str, study_db: Path, name: str) -> list[dict[str, Any]]:
+    """The configurations a random hpstudy study drew, in slot order, as the search space's
+    factors (what the plain script enqueues)."""
+    store = Store(f"sqlite:///{study_db}")
+    try:
+        trials = store.load(name).get_trials(deepcopy=False)
+    finally:
+        store.close()
+    slots = sorted((t.user_attrs["slot"], t.user_attrs["params"]) for t in trials
+                   if t.user_attrs.get("role") == "sampled" and "params" in t.user_attrs)
+    return [{factor: params[factor] for factor in SPACES[task]} for _, params in slots]
+
+
 def optuna_way(task: str, strategy: str, n_trials: int, seed: int, run: RunFn,
-               env: dict[str, str], reduction_factor: int = 3) -> Way:
+               env: dict[str, str], reduction_factor: int = 3,
+               configs: Path | None = None) -> Way:
+    enqueued = ["--configs", str(configs)] if configs is not None else []
     wall, _, found = run([sys.executable, str(BENCH / "optuna_plain.py"), task,
                           "--n-trials", str(n_trials), "--sampler", strategy,
                           "--pruner", "hyperband", "--reduction-factor", str(reduction_factor),
-                          "--seed", str(seed)], env)
+                          "--seed", str(seed), *enqueued], env)
     task_obj = get_task(task)
     params = task_obj.params_of(task_obj.make_config(found["best_params"]))
     params.pop("seed", None)
@@ -125,8 +144,14 @@ def run_search(task: str, strategy: str, n_trials: int, run: RunFn,
                                         env, folder / f"run{index}", reduction_factor))
                 print(f"  run {index + 1} (seed {index}): {label}: {ways[-1].wall_s:.1f} s, "
                       f"best val {ways[-1].best_val:.4g}", flush=True)
+            configs = None
+            if strategy == "random":  # the same 64 configurations as hpstudy's
+                configs = folder / f"run{index}" / "configs.json"
+                name = f"search-{task}-none"
+                drawn = drawn_configs(task, folder / f"run{index}" / name / "study.db", name)
+                configs.write_text(json.dumps(drawn))
             ways.append(optuna_way(task, strategy, n_trials, index, run, env,
-                                   reduction_factor))
+                                   reduction_factor, configs))
             print(f"  run {index + 1} (seed {index}): {ways[-1].label}: "
                   f"{ways[-1].wall_s:.1f} s, best val {ways[-1].best_val:.4g}", flush=True)
             rounds.append(ways)
@@ -147,6 +172,10 @@ def format_search(task: str, strategy: str, n_trials: int, rounds: list[list[Way
              f"epochs{factor} (`bench/search.py`)", "",
              f"Both Hyperbands (hpstudy's and Optuna's `HyperbandPruner`) prune from epoch 1 "
              f"with reduction factor {reduction_factor}.",
+             *([] if strategy != "random" else [
+                 "All three ways of a run train the same 64 configurations: the plain Optuna "
+                 "script enqueues the ones hpstudy drew (in slot order), and trains each with "
+                 "the task's model, loss and augmentation, as hpstudy does."]),
              f"Three ways, {runs} run{'s' if runs > 1 else ''} in one invocation, run i with "
              f"study seed i ({seeds}): "
              "no pruning, Hyperband, plain Optuna, then the next run. Each way is a separate "

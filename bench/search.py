@@ -95,9 +95,13 @@ def hpstudy_way(label: str, task: str, strategy: str, n_trials: int, pruner: str
                step_s, measured=measured)
 
 
-def key(task: str, params: dict[str, Any]) -> str:
+def factors(task: str, params: dict[str, Any]) -> dict[str, Any]:
     """A configuration as the search space's factors (equal in all three ways)."""
-    return json.dumps({factor: params[factor] for factor in SPACES[task]}, sort_keys=True)
+    return {factor: params[factor] for factor in SPACES[task]}
+
+
+def key(task: str, params: dict[str, Any]) -> str:
+    return json.dumps(factors(task, params), sort_keys=True)
 
 
 def as_hpstudy_trains(task: str, way: Way, unpruned: Way) -> float:
@@ -117,7 +121,7 @@ def drawn_configs(task: str, study_db: Path, name: str) -> list[dict[str, Any]]:
         store.close()
     slots = sorted((t.user_attrs["slot"], t.user_attrs["params"]) for t in trials
                    if t.user_attrs.get("role") == "sampled" and "params" in t.user_attrs)
-    return [json.loads(key(task, params)) for _, params in slots]
+    return [factors(task, params) for _, params in slots]
 
 
 def optuna_way(task: str, strategy: str, n_trials: int, seed: int, run: RunFn,

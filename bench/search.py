@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from hpstudy.study.final import evaluate_on_test
+from hpstudy.study.pruning.rules import Hyperband
 from hpstudy.study.reader import read_study
 from hpstudy.study.selection import final_candidates
 from hpstudy.study.storage import Store
 from hpstudy.tasks import get_task
+from hyperband_sync import Cost, synchronous_hyperband, unpruned_curves
 from search_space import SPACES, study_toml
 
 BENCH = Path(__file__).resolve().parent
@@ -60,6 +62,8 @@ class Way:
     retrained: list[dict[str, Any]] = field(default_factory=list)
     # the validation value of every configuration trained to its end (hpstudy), by `key`
     measured: dict[str, float] = field(default_factory=dict)
+    # no pruning only: what a synchronous Hyperband costs on this search's curves
+    synchronous: Cost | None = None
 
     def mean(self, key: str) -> float:
         return statistics.fmean(r[key] for r in self.retrained)
@@ -91,8 +95,13 @@ def hpstudy_way(label: str, task: str, strategy: str, n_trials: int, pruner: str
     step_s = sum(record.train_time_s or 0.0 for record in data.records)
     measured = {key(task, record.params): float(record.val_metric) for record in data.records
                 if record.finished and record.val_metric is not None}
+    synchronous = None
+    if pruner == "none":
+        synchronous = synchronous_hyperband(unpruned_curves(out / "study.db", name),
+                                      Hyperband(min_epochs=1, reduction_factor=reduction_factor),
+                                      int(data.defaults["epochs"]), data.direction == "maximize")
     return Way(label, wall, float(best["val_metric"]), dict(best["params"]), counts, epochs,
-               step_s, measured=measured)
+               step_s, measured=measured, synchronous=synchronous)
 
 
 def factors(task: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -277,8 +286,32 @@ def format_search(task: str, strategy: str, n_trials: int, rounds: list[list[Way
               f"{_each(steps_ratio, '.2f')}); the wall-time ratio equals the second when "
               "everything else (start-up, evaluation, storage, idle cores) takes the same share "
               "of both ways' time",
+              *synchronous_lines(rounds),
               ""]
     return lines
+
+
+def synchronous_lines(rounds: list[list[Way]]) -> list[str]:
+    """Li et al.'s synchronous Hyperband on each run's unpruned curves
+    (`bench/hyperband_sync.py`), against no pruning and against hpstudy + hyperband."""
+    costs = [ways[0].synchronous for ways in rounds if ways[0].synchronous is not None]
+    if len(costs) < len(rounds):
+        return []
+    epochs = [float(cost.epochs) for cost in costs]
+    fewer = [ways[0].epochs / max(1, cost.epochs)
+             for ways, cost in zip(rounds, costs, strict=True)]
+    cheaper = [(ways[0].step_s or 0.0) / max(1e-9, cost.step_s)
+               for ways, cost in zip(rounds, costs, strict=True)]
+    spent = [(ways[1].step_s or 0.0) / max(1e-9, cost.step_s)
+             for ways, cost in zip(rounds, costs, strict=True)]
+    return [f"- the same brackets and rule run synchronously on each run's unpruned curves "
+            f"(every configuration of a bracket judged together at each rung, as one worker "
+            f"does; `bench/hyperband_sync.py`): {statistics.median(epochs):.0f} epochs "
+            f"[{_each(epochs, '.0f')}], {statistics.median(fewer):.2f}x fewer than no pruning "
+            f"(per run: {_each(fewer, '.2f')}), {statistics.median(cheaper):.2f}x fewer "
+            f"training-step seconds (per run: {_each(cheaper, '.2f')}); hpstudy + hyperband "
+            f"spent {statistics.median(spent):.2f}x those seconds (per run: "
+            f"{_each(spent, '.2f')})"]
 
 
 def gap(task: str, value: float, reference: float) -> float:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
+import time
 import tomllib
 from collections import defaultdict
 from dataclasses import replace
@@ -237,6 +239,63 @@ def test_judge_reports_then_stops_every_seed_together(store):
     assert {v[0] for v in bulk.values_at(study, 3)} >= {cid}
     study._storage.set_trial_state_values(ids[("d", 0)], optuna.trial.TrialState.FAIL)
     assert len(seed_means(bulk.values_at(study, 3), 2)) == 3  # d lost a seed
+
+
+def judge_of_a_rung_half_reached(store, synchronous: bool):
+    """A study where another worker runs a, b and c (no value at epoch 1 yet) and a judge
+    holds `mine`, at successive halving's first rung (1 of 2 go on)."""
+    study = optuna.create_study(study_name="p", storage=store.storage, direction="maximize")
+    study.set_user_attr("distributions", {})
+    names = ("a", "b", "c", "mine")
+    queue.enqueue(store, study, [Planned({"name": name}, 0) for name in names])
+    queue.claim(store, study, [t.trial_id for t in queue.waiting(study)])
+    ids = {t.user_attrs["params"]["name"]: t._trial_id for t in study.get_trials(deepcopy=False)}
+    cfg = HOUSES.default_config().replace(epochs=10)
+    held = {cfg.replace(epochs=0): [Held(ids["mine"], config_id({"name": "mine"}), 10)]}
+    rule = SuccessiveHalving(min_epochs=1, reduction_factor=2)
+    return study, ids, cfg, Judge(store, study, rule, 1, True, held, synchronous=synchronous)
+
+
+def test_a_synchronous_judge_waits_until_its_rung_is_whole(store, tmp_path):
+    """Alone at the rung, `mine` (0.5) is the best of one. A synchronous judge waits for the
+    other worker's three trainings; once they report 0.9, 0.8 and 0.1 it stops `mine` (third
+    of four, two go on), where the asynchronous judge had kept it."""
+    study, ids, cfg, judge = judge_of_a_rung_half_reached(store, synchronous=False)
+    assert judge(1, [(cfg, 0.5)]) == set()
+
+    other = Store(f"sqlite:///{tmp_path / 'synchronous.db'}")
+    study, ids, cfg, judge = judge_of_a_rung_half_reached(other, synchronous=True)
+    decided: list[set[Config]] = []
+    waiting = threading.Thread(target=lambda: decided.append(judge(1, [(cfg, 0.5)])))
+    waiting.start()
+    time.sleep(0.6)
+    assert waiting.is_alive() and not decided
+    bulk.report(study, 1, [(ids["a"], 0.9), (ids["b"], 0.8)])
+    time.sleep(0.3)
+    assert waiting.is_alive()  # c is still on its way
+    bulk.report(study, 1, [(ids["c"], 0.1)])
+    waiting.join(timeout=10)
+    other.close()
+    assert decided == [{cfg}]
+
+
+def test_two_workers_prune_the_example_as_one_does(example_study, tmp_path):
+    """With its rungs judged whole, the example study (random draws, Hyperband, two seeds)
+    stops every training at the same epoch whether one worker runs it or two."""
+    alone = tmp_path / "alone"
+    assert main(["run", str(EXAMPLE), "--out", str(alone), "--jobs", "1", "--quiet"]) == 0
+
+    def stopped(out: Path) -> dict[tuple[str, int], tuple[str, int | None]]:
+        store = Store(f"sqlite:///{out / 'study.db'}")
+        try:
+            data = read_study(store, "houses-hyperband")
+        finally:
+            store.close()
+        return {(r.config_id, r.seed): (r.status, r.epochs_run) for r in data.records}
+
+    both = stopped(example_study)
+    assert len(both) == 48 and any(status == PRUNED for status, _ in both.values())
+    assert stopped(alone) == both
 
 
 def stacked_cfgs() -> list[Config]:

@@ -306,6 +306,33 @@ def values_at(study: optuna.Study, step: int) -> list[tuple[str, int, int, float
                 for cid, sd, number, v, kind, place in connection.execute(query)]
 
 
+def on_their_way(study: optuna.Study, step: int
+                 ) -> list[tuple[int, str | None, int | None, int | None]]:
+    """(trial id, config_id, slot, epochs) of every running training without a value stored at
+    `step` (None where not stored yet: an open slot being filled)."""
+    config = USER_ATTRS.alias("config")
+    slot = USER_ATTRS.alias("slot")
+    params = USER_ATTRS.alias("params")
+    reported = sqlalchemy.select(INTERMEDIATE.c.trial_id).where(INTERMEDIATE.c.step == step)
+
+    def attr(alias: sqlalchemy.Alias, key: str) -> sqlalchemy.ColumnElement[bool]:
+        return sqlalchemy.and_(alias.c.trial_id == TRIALS.c.trial_id, alias.c.key == key)
+
+    query = (sqlalchemy.select(TRIALS.c.trial_id, config.c.value_json, slot.c.value_json,
+                               params.c.value_json)
+             .select_from(TRIALS.outerjoin(config, attr(config, "config_id"))
+                          .outerjoin(slot, attr(slot, "slot"))
+                          .outerjoin(params, attr(params, "params")))
+             .where(TRIALS.c.study_id == study._study_id,
+                    TRIALS.c.state == TrialState.RUNNING, TRIALS.c.trial_id.not_in(reported)))
+    with backend(study).engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [(trial_id, None if cid is None else json.loads(cid),
+             None if place is None else int(json.loads(place)),
+             None if full is None else json.loads(full).get("epochs"))
+            for trial_id, cid, place, full in rows]
+
+
 def slots_of(study: optuna.Study, trial_ids: Sequence[int]) -> dict[int, int]:
     """The slot user attribute of each of `trial_ids` that has one."""
     query = sqlalchemy.select(USER_ATTRS.c.trial_id, USER_ATTRS.c.value_json).where(

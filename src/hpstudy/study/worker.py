@@ -285,7 +285,12 @@ class Worker:
         handed to a sibling, and `sent` told its trial id). `ended` is told (position in the
         group, result, stack size) of the trainings that end before the group does, at the
         end of their epoch."""
-        judge = self.judge(group) if self.pruner.active else None
+        parts = self.parts(group)
+        # one part (stacks or solo trainings) trains everything side by side: its judge can
+        # wait for a rung to be whole; a later part would keep an earlier one waiting forever
+        side_by_side = sum(bool(stacks) + bool(solo) for stacks, solo in parts.values()) == 1
+        judge = self.judge(group, synchronous=side_by_side and self.strategy.fills_ahead) \
+            if self.pruner.active else None
         device, patience = self.options.device, self.options.chance_patience
         out: dict[int, tuple[TrialResult, int]] = {}
 
@@ -300,7 +305,14 @@ class Worker:
             return lambda items: ended([(index, result, size) for cfg, result in items
                                         for index, size in where[cfg]])
 
-        for stacks, solo in self.parts(group).values():
+        def handed(trial_ids: list[int]) -> None:
+            """Trainings gone on in a sibling: a synchronous judge waits for them too."""
+            if judge is not None:
+                judge.let_go(trial_ids)
+            if sent is not None:
+                sent(trial_ids)
+
+        for stacks, solo in parts.values():
             splits = self.data(group[(stacks[0] if stacks else solo)[0]].cfg)
             if stacks:
                 trained = batched.train_groups(
@@ -313,7 +325,7 @@ class Worker:
             if solo:
                 items = [group[i] for i in solo]
                 hand_over = None if self.siblings is None or sent is None \
-                    else GroupHandOver(self.siblings, items, sent, self.options.deadline)
+                    else GroupHandOver(self.siblings, items, handed, self.options.deadline)
                 solo_results = self.train_solo(items, splits, judge, tell([(solo, 1)]),
                                                hand_over)
                 out |= {i: (result, 1) for i, result in zip(solo, solo_results, strict=True)
@@ -338,14 +350,15 @@ class Worker:
                                    device=device, chance_patience=patience)
         return [by_epoch[c.epochs] for c in cfgs]
 
-    def judge(self, group: Sequence[Claimed]) -> Judge:
+    def judge(self, group: Sequence[Claimed], synchronous: bool = False) -> Judge:
         slots = queue.slots(self.store, self.study, [item.trial_id for item in group])
         held: dict[Config, list[Held]] = {}
         for item in group:
             held.setdefault(item.cfg.replace(epochs=0), []).append(
                 Held(item.trial_id, item.config_id, item.cfg.epochs, slots.get(item.trial_id)))
         return Judge(self.store, self.study, self.pruner, self.spec.repeats,
-                     self.study.direction == optuna.study.StudyDirection.MAXIMIZE, held)
+                     self.study.direction == optuna.study.StudyDirection.MAXIMIZE, held,
+                     synchronous)
 
     def result_attr(self, result: TrialResult, group_size: int, resumed_at: int = 0
                     ) -> dict[str, Any]:

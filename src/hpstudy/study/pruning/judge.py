@@ -5,11 +5,17 @@ holds (Optuna intermediate values), then reads every value stored at that epoch,
 each configuration over its seeds (only configurations whose seeds all reached the epoch
 count) and asks the rule about each of its own configurations. All seeds of a configuration
 stop together. The trainings of one vectorized group see each other's values.
+
+A synchronous judge (a rung rule, and a worker whose configurations train side by side) first
+waits for the trainings of the same cohort that other workers are running and have not yet
+brought to the epoch, so that every rung is judged whole, as one worker judges it, whatever
+the timing.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -17,12 +23,13 @@ from dataclasses import dataclass
 import optuna
 
 from hpstudy.config import Config
-from hpstudy.study import bulk
+from hpstudy.study import bulk, queue
 from hpstudy.study.pruning.rules import Entry, Pruner
 from hpstudy.study.storage import Store
 
 # config_id, seed, trial number, value, slot (bulk.values_at)
 Value = tuple[str, int, int, float, int | None]
+POLL_S = 0.1  # how often a synchronous judge looks whether its rung is whole
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,12 @@ class Judge:
     """The `train.Judge` of one claimed group."""
 
     def __init__(self, store: Store, study: optuna.Study, pruner: Pruner, repeats: int,
-                 maximize: bool, held: dict[Config, list[Held]]):
+                 maximize: bool, held: dict[Config, list[Held]], synchronous: bool = False):
         self.store, self.study, self.pruner = store, study, pruner
         self.repeats, self.maximize = repeats, maximize
         self.held = held  # by config with epochs=0: the trainings its run measures
+        self.synchronous = synchronous and pruner.synchronous
+        self.mine = {h.trial_id for trainings in held.values() for h in trainings}
 
     def __call__(self, epoch: int, values: Sequence[tuple[Config, float]]) -> set[Config]:
         runs = {cfg.replace(epochs=0): (cfg, value) for cfg, value in values}
@@ -85,8 +94,43 @@ class Judge:
         reported = [(h.trial_id, value) for key, (_, value) in runs.items()
                     for h in self.held[key] if h.epochs >= epoch]
         self.store.retry(lambda: bulk.report(self.study, epoch, reported))
+        if self.synchronous:
+            self.wait_for_cohorts(epoch, [lead[key] for key in runs
+                                          if lead[key].config_id in judged])
         stored = self.store.retry(lambda: bulk.values_at(self.study, epoch), locked=False)
         epochs = {h.config_id: h.epochs for h in lead.values()}
         stop = decide(self.pruner, seed_means(stored, self.repeats), judged, epochs,
                       self.maximize)
         return {cfg for key, (cfg, _) in runs.items() if lead[key].config_id in stop}
+
+    def let_go(self, trial_ids: Sequence[int]) -> None:
+        """`trial_ids` went on in another worker (handed over): awaited like its trainings."""
+        self.mine.difference_update(trial_ids)
+
+    def awaited(self, epoch: int, judged: Sequence[Held]) -> int:
+        """How many trainings that other workers run, of the cohorts of `judged` and judged at
+        `epoch`, have no value stored at it yet (an open slot being filled counts)."""
+        cohorts = {self.pruner.cohort(h.config_id, h.epochs, h.slot) for h in judged}
+        count = 0
+        for trial_id, config_id, slot, epochs in bulk.on_their_way(self.study, epoch):
+            if trial_id in self.mine:
+                continue
+            if config_id is None:
+                count += 1
+                continue
+            length = epochs if isinstance(epochs, int) else judged[0].epochs
+            if self.pruner.judges_at(config_id, epoch, length, slot) \
+                    and self.pruner.cohort(config_id, length, slot) in cohorts:
+                count += 1
+        return count
+
+    def wait_for_cohorts(self, epoch: int, judged: Sequence[Held]) -> None:
+        """Wait until no other worker's training of the judged cohorts is still on its way to
+        `epoch`. A worker that died is noticed as the heartbeats say (its trainings are failed
+        and queued again, and no longer awaited)."""
+        last_stale_check = time.monotonic()
+        while self.store.retry(lambda: self.awaited(epoch, judged), locked=False):
+            time.sleep(POLL_S)
+            if time.monotonic() - last_stale_check > self.store.heartbeat_interval:
+                queue.fail_stale(self.store, self.study)
+                last_stale_check = time.monotonic()

@@ -35,6 +35,9 @@ class Pruner:
     help: ClassVar[str] = "every configuration trains all its epochs"
     # parameter -> (default, minimum, what it means)
     parameters: ClassVar[dict[str, tuple[int, int, str]]] = {}
+    # whether a rung is judged once every configuration of its cohort has reached it, where
+    # a worker trains its configurations side by side (`pruning.judge`)
+    synchronous: ClassVar[bool] = False
 
     def __init__(self, **params: int):
         for key, (default, _, _) in self.parameters.items():
@@ -70,6 +73,10 @@ class Pruner:
     def prunes(self, me: Entry, others: Sequence[Entry], maximize: bool, epochs: int) -> bool:
         """Whether `me` stops, given the other configurations' values at the same epoch."""
         return False
+
+    def cohort(self, config_id: str, epochs: int, slot: int | None = None) -> int:
+        """The configurations a configuration is compared with: those of the same cohort."""
+        return 0
 
 
 class NoPruning(Pruner):
@@ -155,6 +162,7 @@ class SuccessiveHalving(Pruner):
 
     name = "successive_halving"
     help = "at each rung only the best 1/reduction_factor of the configurations go on"
+    synchronous = True
     parameters: ClassVar[dict[str, tuple[int, int, str]]] = {
         "min_epochs": (1, 1, "epochs of the first rung"),
         "reduction_factor": (3, 2, "one in this many configurations goes on at a rung"),
@@ -214,7 +222,10 @@ class Hyperband(SuccessiveHalving):
     def min_epochs_of(self, config_id: str, epochs: int, slot: int | None = None) -> int:
         return self.brackets(epochs)[self.bracket_of(config_id, epochs, slot)][0]
 
+    def cohort(self, config_id: str, epochs: int, slot: int | None = None) -> int:
+        return self.bracket_of(config_id, epochs, slot)
+
     def peers(self, me: Entry, others: Sequence[Entry], epochs: int) -> list[Entry]:
-        mine = self.bracket_of(me.config_id, epochs, me.slot)
+        mine = self.cohort(me.config_id, epochs, me.slot)
         return [e for e in others if e.config_id != me.config_id
-                and self.bracket_of(e.config_id, epochs, e.slot) == mine]
+                and self.cohort(e.config_id, epochs, e.slot) == mine]

@@ -115,9 +115,7 @@ def pruned_study(tmp_path, repeats: int = 1) -> str:
                        "space": {"width": {"low": 4, "high": 32, "log": True},
                                  "lr": {"low": 1e-3, "high": 3e-2, "log": True}},
                        "budget": {"n_trials": 4},
-                       # a rule judged on the values stored so far: the two workers of these
-                       # tests take turns in one thread, so no rung can wait to be whole
-                       "pruning": {"pruner": "median", "min_epochs": 2, "warmup_trials": 1}})
+                       "pruning": {"pruner": "successive_halving", "min_epochs": 2}})
     url = f"sqlite:///{tmp_path / 'study.db'}"
     store = Store(url)
     create_or_resume(store, prepare(spec, HOUSES, False))

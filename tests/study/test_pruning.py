@@ -49,6 +49,8 @@ BAD_PRUNING = [
      "'pruning.reduction_factor' must be an int >= 2. Got 1."),
     (SEARCH + '[pruning]\npruner = "hyperband"\nwarmup_trials = 1.5\n',
      "'pruning.warmup_trials' must be an int >= 0. Got 1.5."),
+    (SEARCH + '[pruning]\npruner = "hyperband"\nsynchronous = 1\n',
+     "'pruning.synchronous' must be true or false. Got 1."),
     (SEARCH + '[pruning]\npruner = "median"\nreduction_factor = 3\n',
      "unknown key 'pruning.reduction_factor' for pruner 'median'"),
     ('name = "s"\ntask = "houses"\npruning = 3\n', "[pruning] must be a table"),
@@ -73,7 +75,7 @@ def test_pruning_table_fills_defaults_and_is_stored_with_the_spec():
     """A [pruning] table takes its rule's defaults, and round-trips through the stored spec."""
     spec = parse_spec(tomllib.loads(SEARCH + '[pruning]\npruner = "hyperband"\nmin_epochs = 2\n'))
     assert spec.pruning == {"pruner": "hyperband", "min_epochs": 2, "reduction_factor": 3,
-                            "warmup_trials": 0}
+                            "warmup_trials": 0, "synchronous": False}
     assert spec.prunes and StudySpec.from_dict(spec.to_dict()) == spec
     assert not parse_spec(tomllib.loads(SEARCH)).prunes
     with pytest.raises(ConfigError, match="must be a table"):
@@ -243,7 +245,7 @@ def test_judge_reports_then_stops_every_seed_together(store):
 
 def judge_of_a_rung_half_reached(store, synchronous: bool):
     """A study where another worker runs a, b and c (no value at epoch 1 yet) and a judge
-    holds `mine`, at successive halving's first rung (1 of 2 go on)."""
+    holds `mine`, at successive halving's first rung (1 of 2 go on), `synchronous` or not."""
     study = optuna.create_study(study_name="p", storage=store.storage, direction="maximize")
     study.set_user_attr("distributions", {})
     names = ("a", "b", "c", "mine")
@@ -252,14 +254,15 @@ def judge_of_a_rung_half_reached(store, synchronous: bool):
     ids = {t.user_attrs["params"]["name"]: t._trial_id for t in study.get_trials(deepcopy=False)}
     cfg = HOUSES.default_config().replace(epochs=10)
     held = {cfg.replace(epochs=0): [Held(ids["mine"], config_id({"name": "mine"}), 10)]}
-    rule = SuccessiveHalving(min_epochs=1, reduction_factor=2)
-    return study, ids, cfg, Judge(store, study, rule, 1, True, held, synchronous=synchronous)
+    rule = SuccessiveHalving(min_epochs=1, reduction_factor=2, synchronous=synchronous)
+    return study, ids, cfg, Judge(store, study, rule, 1, True, held, synchronous=True)
 
 
 def test_a_synchronous_judge_waits_until_its_rung_is_whole(store, tmp_path):
-    """Alone at the rung, `mine` (0.5) is the best of one. A synchronous judge waits for the
-    other worker's three trainings; once they report 0.9, 0.8 and 0.1 it stops `mine` (third
-    of four, two go on), where the asynchronous judge had kept it."""
+    """Alone at the rung, `mine` (0.5) is the best of one: the default (asynchronous) rule
+    keeps it. With `synchronous = true` the judge waits for the other worker's three
+    trainings; once they report 0.9, 0.8 and 0.1 it stops `mine` (third of four, two go
+    on)."""
     study, ids, cfg, judge = judge_of_a_rung_half_reached(store, synchronous=False)
     assert judge(1, [(cfg, 0.5)]) == set()
 
@@ -280,8 +283,9 @@ def test_a_synchronous_judge_waits_until_its_rung_is_whole(store, tmp_path):
 
 
 def test_two_workers_prune_the_example_as_one_does(example_study, tmp_path):
-    """With its rungs judged whole, the example study (random draws, Hyperband, two seeds)
-    stops every training at the same epoch whether one worker runs it or two."""
+    """With its rungs judged whole (`synchronous = true`), the example study (random draws,
+    Hyperband, two seeds) stops every training at the same epoch whether one worker runs it
+    or two."""
     alone = tmp_path / "alone"
     assert main(["run", str(EXAMPLE), "--out", str(alone), "--jobs", "1", "--quiet"]) == 0
 

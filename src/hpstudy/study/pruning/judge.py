@@ -6,10 +6,10 @@ each configuration over its seeds (only configurations whose seeds all reached t
 count) and asks the rule about each of its own configurations. All seeds of a configuration
 stop together. The trainings of one vectorized group see each other's values.
 
-A synchronous judge (a rung rule, and a worker whose configurations train side by side) first
-waits for the trainings of the same cohort that other workers are running and have not yet
-brought to the epoch, so that every rung is judged whole, as one worker judges it, whatever
-the timing.
+A synchronous judge (successive halving or Hyperband with `synchronous = true`, and a worker
+whose configurations train side by side) first waits for the trainings of the same cohort that
+other workers are running and have not yet brought to the epoch, so that every rung is judged
+whole, as one worker judges it, whatever the timing.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from hpstudy.study.storage import Store
 
 # config_id, seed, trial number, value, slot (bulk.values_at)
 Value = tuple[str, int, int, float, int | None]
-POLL_S = 0.1  # how often a synchronous judge looks whether its rung is whole
+POLL_S = 0.02  # how often a synchronous judge looks whether its rung is whole
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,11 @@ class Pruner:
 
     name: ClassVar[str] = "none"
     help: ClassVar[str] = "every configuration trains all its epochs"
-    # parameter -> (default, minimum, what it means)
+    # parameter -> (default, minimum, what it means); a bool default: true or false
     parameters: ClassVar[dict[str, tuple[int, int, str]]] = {}
     # whether a rung is judged once every configuration of its cohort has reached it, where
     # a worker trains its configurations side by side (`pruning.judge`)
-    synchronous: ClassVar[bool] = False
+    synchronous: bool = False
 
     def __init__(self, **params: int):
         for key, (default, _, _) in self.parameters.items():
@@ -54,7 +54,11 @@ class Pruner:
         checked = {}
         for key, (default, minimum, _) in cls.parameters.items():
             value = params.get(key, default)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"In {source}: 'pruning.{key}' must be true or false. "
+                                      f"Got {value!r}.")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"In {source}: 'pruning.{key}' must be an int >= {minimum}. "
                                   f"Got {value!r}.")
             checked[key] = value
@@ -162,15 +166,18 @@ class SuccessiveHalving(Pruner):
 
     name = "successive_halving"
     help = "at each rung only the best 1/reduction_factor of the configurations go on"
-    synchronous = True
     parameters: ClassVar[dict[str, tuple[int, int, str]]] = {
         "min_epochs": (1, 1, "epochs of the first rung"),
         "reduction_factor": (3, 2, "one in this many configurations goes on at a rung"),
         "warmup_trials": (0, 0, "other configurations needed at a rung before pruning"),
+        "synchronous": (False, 0, "judge a rung once every configuration of its cohort that a "
+                        "worker is training has reached it (random draws: reproducible); "
+                        "false: on the values stored so far, as ASHA does"),
     }
     min_epochs: int
     reduction_factor: int
     warmup_trials: int
+    synchronous: bool
 
     def min_epochs_of(self, config_id: str, epochs: int, slot: int | None = None) -> int:
         return self.min_epochs

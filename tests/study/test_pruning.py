@@ -282,26 +282,6 @@ def test_a_synchronous_judge_waits_until_its_rung_is_whole(store, tmp_path):
     assert decided == [{cfg}]
 
 
-def test_two_workers_prune_the_example_as_one_does(example_study, tmp_path):
-    """With its rungs judged whole (`synchronous = true`), the example study (random draws,
-    Hyperband, two seeds) stops every training at the same epoch whether one worker runs it
-    or two."""
-    alone = tmp_path / "alone"
-    assert main(["run", str(EXAMPLE), "--out", str(alone), "--jobs", "1", "--quiet"]) == 0
-
-    def stopped(out: Path) -> dict[tuple[str, int], tuple[str, int | None]]:
-        store = Store(f"sqlite:///{out / 'study.db'}")
-        try:
-            data = read_study(store, "houses-hyperband")
-        finally:
-            store.close()
-        return {(r.config_id, r.seed): (r.status, r.epochs_run) for r in data.records}
-
-    both = stopped(example_study)
-    assert len(both) == 48 and any(status == PRUNED for status, _ in both.values())
-    assert stopped(alone) == both
-
-
 def stacked_cfgs() -> list[Config]:
     base = HOUSES.default_config().replace(epochs=6, width=8, layers=2)
     return [base.replace(lr=lr) for lr in (0.001, 0.003, 0.01)]

@@ -9,7 +9,7 @@ stop together. The trainings of one vectorized group see each other's values.
 A synchronous judge (successive halving or Hyperband with `synchronous = true`, and a worker
 whose configurations train side by side) first waits for the trainings of the same cohort that
 other workers are running and have not yet brought to the epoch, so that every rung is judged
-whole, as one worker judges it, whatever the timing.
+whole, as one worker judges it (trainings no worker has claimed yet are not waited for).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hpstudy.study.pruning.rules import Entry, Hyperband, rungs, survives
 from hpstudy.study.storage import Store
@@ -70,20 +71,23 @@ def synchronous_hyperband(curves: Sequence[Curve], pruner: Hyperband, epochs: in
     return Cost(trained, sum(n * by_id[cid].step_s_per_epoch for cid, n in trained.items()))
 
 
-def unpruned_curves(study_db: Path, name: str) -> list[Curve]:
-    """The curves of an unpruned sampled study of one seed per configuration, by slot."""
+def sampled_trials(study_db: Path, name: str) -> list[dict[str, Any]]:
+    """The user attributes of a sampled study's trainings, in slot order."""
     store = Store(f"sqlite:///{study_db}")
     try:
         trials = store.load(name).get_trials(deepcopy=False)
     finally:
         store.close()
+    sampled = [t.user_attrs for t in trials if t.user_attrs.get("role") == "sampled"]
+    return sorted(sampled, key=lambda attrs: attrs["slot"])
+
+
+def unpruned_curves(study_db: Path, name: str) -> list[Curve]:
+    """The curves of an unpruned sampled study of one seed per configuration, by slot."""
     out = []
-    for trial in trials:
-        attrs = trial.user_attrs
-        result = attrs.get("result")
-        if attrs.get("role") != "sampled" or not result:
-            continue
-        values = list(result["curves"]["val_metric"])
-        out.append(Curve(attrs["config_id"], attrs["slot"], values,
-                         result["train_time_s"] / max(1, len(values))))
-    return sorted(out, key=lambda curve: curve.slot)
+    for attrs in sampled_trials(study_db, name):
+        if result := attrs.get("result"):
+            values = list(result["curves"]["val_metric"])
+            out.append(Curve(attrs["config_id"], attrs["slot"], values,
+                             result["train_time_s"] / max(1, len(values))))
+    return out

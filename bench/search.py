@@ -37,7 +37,7 @@ from hpstudy.study.reader import read_study
 from hpstudy.study.selection import final_candidates
 from hpstudy.study.storage import Store
 from hpstudy.tasks import get_task
-from hyperband_sync import Cost, synchronous_hyperband, unpruned_curves
+from hyperband_sync import Cost, sampled_trials, synchronous_hyperband, unpruned_curves
 from search_space import SPACES, study_toml
 
 BENCH = Path(__file__).resolve().parent
@@ -97,9 +97,10 @@ def hpstudy_way(label: str, task: str, strategy: str, n_trials: int, pruner: str
                 if record.finished and record.val_metric is not None}
     synchronous = None
     if pruner == "none":
-        synchronous = synchronous_hyperband(unpruned_curves(out / "study.db", name),
-                                      Hyperband(min_epochs=1, reduction_factor=reduction_factor),
-                                      int(data.defaults["epochs"]), data.direction == "maximize")
+        synchronous = synchronous_hyperband(
+            unpruned_curves(out / "study.db", name),
+            Hyperband(min_epochs=1, reduction_factor=reduction_factor),
+            int(data.defaults["epochs"]), data.direction == "maximize")
     return Way(label, wall, float(best["val_metric"]), dict(best["params"]), counts, epochs,
                step_s, measured=measured, synchronous=synchronous)
 
@@ -123,14 +124,8 @@ def as_hpstudy_trains(task: str, way: Way, unpruned: Way) -> float:
 def drawn_configs(task: str, study_db: Path, name: str) -> list[dict[str, Any]]:
     """The configurations a random hpstudy study drew, in slot order, as the search space's
     factors (what the plain script enqueues)."""
-    store = Store(f"sqlite:///{study_db}")
-    try:
-        trials = store.load(name).get_trials(deepcopy=False)
-    finally:
-        store.close()
-    slots = sorted((t.user_attrs["slot"], t.user_attrs["params"]) for t in trials
-                   if t.user_attrs.get("role") == "sampled" and "params" in t.user_attrs)
-    return [factors(task, params) for _, params in slots]
+    return [factors(task, attrs["params"]) for attrs in sampled_trials(study_db, name)
+            if "params" in attrs]
 
 
 def optuna_way(task: str, strategy: str, n_trials: int, seed: int, run: RunFn,

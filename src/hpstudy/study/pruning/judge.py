@@ -107,18 +107,18 @@ class Judge:
         """`trial_ids` went on in another worker (handed over): awaited like its trainings."""
         self.mine.difference_update(trial_ids)
 
-    def awaited(self, epoch: int, judged: Sequence[Held]) -> int:
-        """How many trainings that other workers run, of the cohorts of `judged` and judged at
-        `epoch`, have no value stored at it yet (an open slot being filled counts)."""
-        cohorts = {self.pruner.cohort(h.config_id, h.epochs, h.slot) for h in judged}
+    def awaited(self, epoch: int, cohorts: set[int], epochs: int) -> int:
+        """How many trainings that other workers run, of `cohorts` and judged at `epoch`, have
+        no value stored at it yet (an open slot being filled counts); `epochs`: the length of
+        one whose configuration does not say."""
         count = 0
-        for trial_id, config_id, slot, epochs in bulk.on_their_way(self.study, epoch):
+        for trial_id, config_id, slot, length_of in bulk.on_their_way(self.study, epoch):
             if trial_id in self.mine:
                 continue
             if config_id is None:
                 count += 1
                 continue
-            length = epochs if isinstance(epochs, int) else judged[0].epochs
+            length = length_of if isinstance(length_of, int) else epochs
             if self.pruner.judges_at(config_id, epoch, length, slot) \
                     and self.pruner.cohort(config_id, length, slot) in cohorts:
                 count += 1
@@ -128,8 +128,10 @@ class Judge:
         """Wait until no other worker's training of the judged cohorts is still on its way to
         `epoch`. A worker that died is noticed as the heartbeats say (its trainings are failed
         and queued again, and no longer awaited)."""
+        cohorts = {self.pruner.cohort(h.config_id, h.epochs, h.slot) for h in judged}
         last_stale_check = time.monotonic()
-        while self.store.retry(lambda: self.awaited(epoch, judged), locked=False):
+        while self.store.retry(lambda: self.awaited(epoch, cohorts, judged[0].epochs),
+                               locked=False):
             time.sleep(POLL_S)
             if time.monotonic() - last_stale_check > self.store.heartbeat_interval:
                 queue.fail_stale(self.store, self.study)

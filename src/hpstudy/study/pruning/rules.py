@@ -188,7 +188,9 @@ class SuccessiveHalving(Pruner):
                               self.reduction_factor, epochs)
 
     def peers(self, me: Entry, others: Sequence[Entry], epochs: int) -> list[Entry]:
-        return [e for e in others if e.config_id != me.config_id]
+        mine = self.cohort(me.config_id, epochs, me.slot)
+        return [e for e in others if e.config_id != me.config_id
+                and self.cohort(e.config_id, epochs, e.slot) == mine]
 
     def prunes(self, me: Entry, others: Sequence[Entry], maximize: bool, epochs: int) -> bool:
         return not survives(me, self.peers(me, others, epochs), maximize,
@@ -231,8 +233,3 @@ class Hyperband(SuccessiveHalving):
 
     def cohort(self, config_id: str, epochs: int, slot: int | None = None) -> int:
         return self.bracket_of(config_id, epochs, slot)
-
-    def peers(self, me: Entry, others: Sequence[Entry], epochs: int) -> list[Entry]:
-        mine = self.cohort(me.config_id, epochs, me.slot)
-        return [e for e in others if e.config_id != me.config_id
-                and self.cohort(e.config_id, epochs, e.slot) == mine]

@@ -15,6 +15,7 @@ from torch import nn
 from hpstudy import batched
 from hpstudy.batched import GroupTraining, build_stack, group_key, mlp_of, plan_runs, train_group
 from hpstudy.config import Config
+from hpstudy.dropout import PACKED_FROM
 from hpstudy.tasks import get_task
 from hpstudy.tasks.base import Splits
 from hpstudy.tasks.houses import HousesTask
@@ -257,11 +258,14 @@ def test_mlp_of_reads_dropout_after_each_activation() -> None:
     assert mlp_of(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)))[0].dropout == 0.0
 
 
-def test_train_group_with_dropout_matches_solo(splits: Splits) -> None:
+@pytest.mark.parametrize("width", [8, 64])
+def test_train_group_with_dropout_matches_solo(splits: Splits, width: int) -> None:
     """Each model of a stack draws its dropout noise from torch's state after its own
     initialisation, as a solo training does: seeds and rates differ, results match; the last
-    batch of an epoch is smaller (1000 rows, batch 64)."""
-    cfgs = [houses_config(dropout=0.25, seed=s, lr=lr, epochs=4)
+    batch of an epoch is smaller (1000 rows, batch 64). Width 64: a batch's noise is drawn
+    packed (`hpstudy.dropout.PACKED_FROM`), width 8: as torch draws it."""
+    assert 64 * 8 < PACKED_FROM <= 64 * 64
+    cfgs = [houses_config(dropout=0.25, seed=s, lr=lr, epochs=4, width=width)
             for s, lr in ((0, 0.003), (1, 0.003), (2, 0.01))]
     assert group_key(HOUSES, cfgs[0]) is not None
     assert_matches_solo(cfgs, splits)

@@ -17,8 +17,8 @@ weight-decay column (always for rmsprop, which has no fused kernel).
 
 Each training starts from `task.build_model` after `torch.manual_seed(seed)`, shuffles with its
 own `torch.Generator().manual_seed(seed)` (one `randperm` per epoch), draws its dropout noise
-from a generator holding torch's state after its initialisation (as nn.Dropout would draw it
-in a solo training: `bernoulli_`, then `div_`, per layer and step) and follows
+from a generator holding torch's state after its initialisation (as a solo training's
+`hpstudy.dropout.Dropout` draws it: `dropout_noise`, per layer and step) and follows
 `train_at_epochs`: results at each requested epoch, "diverged" on a non-finite training loss or
 `chance_patience` epochs at chance level; results equal `train()`'s within float rounding.
 Configurations that differ only in `epochs` are one training measured at each of them. A
@@ -45,6 +45,7 @@ from torch import nn
 from torch.nn import functional
 
 from hpstudy.config import Config
+from hpstudy.dropout import dropout_noise
 from hpstudy.tasks.base import Splits, Task
 from hpstudy.train import (
     DEFAULT_CHANCE_PATIENCE,
@@ -198,17 +199,16 @@ def stacked_backward(mlp: Mlp, transposed: Sequence[Tensor], grad: Tensor,
 def dropout_masks(mlp: Mlp, generators: Sequence[torch.Generator], rows: int,
                   device: torch.device) -> list[Tensor]:
     """One training step's dropout noise for every hidden layer, (models, rows, width): each
-    model's drawn from its own generator exactly as nn.Dropout draws it (bernoulli_, then
-    div_), so that its numbers equal a solo training's."""
+    model's drawn from its own generator exactly as a solo training's `hpstudy.dropout.Dropout`
+    draws it, so that its numbers equal a solo training's."""
     if not mlp.dropout:
         return []
-    keep = 1 - mlp.dropout
     masks = []
     for width in mlp.sizes[1:-1]:
-        draws = [torch.empty(rows, width).bernoulli_(keep, generator=generator)
+        draws = [dropout_noise((rows, width), mlp.dropout, generator)
                  for generator in generators]
         noise = draws[0][None] if len(draws) == 1 else torch.stack(draws)
-        masks.append(noise.div_(keep).to(device))
+        masks.append(noise.to(device))
     return masks
 
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from hpstudy import schedules
 from hpstudy.config import Config
+from hpstudy.dropout import fast_dropout
 from hpstudy.inference import predict
 from hpstudy.tasks.base import Splits, Task
 from hpstudy.train_params import momentum_of
@@ -170,7 +171,7 @@ class Trainer:
         self.splits = splits.to(device)
         self.memory_format = torch.channels_last if task.channels_last else torch.contiguous_format
         torch.manual_seed(cfg.seed)
-        self.model = pool_before_activation(task.build_model(cfg, splits).to(device))
+        self.model = fast_dropout(pool_before_activation(task.build_model(cfg, splits).to(device)))
         self.model = self.model.to(memory_format=self.memory_format)  # type: ignore[call-overload]
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = DirectOptimizer(cfg.optimizer, self.params, cfg.lr, cfg.weight_decay,

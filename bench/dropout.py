@@ -21,7 +21,7 @@ import optuna
 import torch
 from torch import nn
 
-from hpstudy.dropout import Dropout
+from hpstudy.dropout import Dropout, swap_dropout
 from hpstudy.tasks import get_task
 from hpstudy.train import Trainer
 from run import cpu_description
@@ -51,16 +51,6 @@ def measure_calls() -> list[dict[str, Any]]:
     return rows
 
 
-def with_torch_dropout(model: nn.Module) -> nn.Module:
-    """`model` with hpstudy's dropout modules put back to torch's."""
-    for name, child in model.named_children():
-        if type(child) is Dropout:
-            setattr(model, name, nn.Dropout(child.p))
-        else:
-            with_torch_dropout(child)
-    return model
-
-
 def measure_epochs(n: int, rounds: int) -> dict[str, Any]:
     """Summed seconds of one epoch of `n` drawn configurations (dropout > 0), each way,
     median over `rounds` alternations."""
@@ -79,7 +69,7 @@ def measure_epochs(n: int, rounds: int) -> dict[str, Any]:
             for way in sorted(ways, reverse=index % 2 == 1):
                 trainer = Trainer(task, cfg, splits)
                 if way == "torch":
-                    with_torch_dropout(trainer.model)
+                    swap_dropout(trainer.model, Dropout, nn.Dropout)  # back to torch's
                 start = time.perf_counter()
                 trainer.run_epoch()
                 totals[way] += time.perf_counter() - start

@@ -24,10 +24,14 @@ LEVELS = 2**16  # 16-bit uniforms: the drop probability is a multiple of 1 / LEV
 PACKED_FROM = 2048  # values; below, the per-operation overhead outweighs the faster draws
 
 
+def dropped_levels(p: float) -> int:
+    """How many of the 65,536 levels of a 16-bit uniform drop a value: `p` (below 1) rounded."""
+    return min(round(p * LEVELS), LEVELS - 1)
+
+
 def drop_probability(p: float) -> float:
-    """The probability with which `dropout_noise` drops each of `PACKED_FROM` values or more:
-    `p` (below 1) rounded to 1 / 65536."""
-    return min(round(p * LEVELS), LEVELS - 1) / LEVELS
+    """The probability with which `dropout_noise` drops each of `PACKED_FROM` values or more."""
+    return dropped_levels(p) / LEVELS
 
 
 def dropout_noise(shape: tuple[int, ...] | torch.Size, p: float,
@@ -47,7 +51,7 @@ def dropout_noise(shape: tuple[int, ...] | torch.Size, p: float,
     uniforms = words.view(torch.int16)  # each in [-32768, 32767]
     if len(uniforms) != count:
         uniforms = uniforms[:count]
-    dropped = min(round(p * LEVELS), LEVELS - 1)
+    dropped = dropped_levels(p)
     keep = uniforms.view(shape) >= dropped - LEVELS // 2
     return keep.mul(LEVELS / (LEVELS - dropped))
 
@@ -61,12 +65,17 @@ class Dropout(nn.Dropout):
         return x * dropout_noise(x.shape, self.p, device=x.device).to(x.dtype)
 
 
-def fast_dropout(model: nn.Module) -> nn.Module:
-    """`model` with every `nn.Dropout` module replaced by `Dropout` of the same probability
-    (in place; dropout has no parameters, so the state dict is unchanged)."""
+def swap_dropout(model: nn.Module, old: type[nn.Dropout], new: type[nn.Dropout]) -> nn.Module:
+    """`model` with every module of exactly type `old` replaced by `new` of the same
+    probability (in place; dropout has no parameters, so the state dict is unchanged)."""
     for name, child in model.named_children():
-        if type(child) is nn.Dropout:
-            setattr(model, name, Dropout(child.p))
+        if type(child) is old:
+            setattr(model, name, new(child.p))
         else:
-            fast_dropout(child)
+            swap_dropout(child, old, new)
     return model
+
+
+def fast_dropout(model: nn.Module) -> nn.Module:
+    """`model` with every `nn.Dropout` module replaced by hpstudy's `Dropout`."""
+    return swap_dropout(model, nn.Dropout, Dropout)
